@@ -1,0 +1,1 @@
+//! Engine-neutral index rows derived from entities.

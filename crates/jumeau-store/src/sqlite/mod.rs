@@ -1,0 +1,2 @@
+//! The embedded SQLite engine.
+pub mod qsql;

@@ -1,0 +1,1 @@
+//! Translation of q expressions into SQLite prefilters.

@@ -1,0 +1,1 @@
+//! Importers that turn the files communes publish into NGSI-LD entities.
