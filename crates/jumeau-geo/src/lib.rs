@@ -9,6 +9,7 @@
 mod geometry;
 mod lambert93;
 mod query;
+mod validity;
 
 pub use geometry::{BBox, Geometry};
 pub use lambert93::{lambert93_to_wgs84, wgs84_to_lambert93};

@@ -141,7 +141,10 @@ impl Entity {
 
     /// The default instance (no datasetId) of an attribute, if present.
     pub fn attr(&self, name: &str) -> Option<&Attribute> {
-        self.attrs.get(name)?.iter().find(|a| a.dataset_id.is_none())
+        self.attrs
+            .get(name)?
+            .iter()
+            .find(|a| a.dataset_id.is_none())
     }
 
     /// The geometries of a GeoProperty attribute (every instance).
@@ -180,16 +183,21 @@ pub fn validate_uri(id: &str) -> Result<(), String> {
     let scheme_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     if !scheme_ok {
-        return Err(format!("'{id}' is not a URI: '{scheme}' is not a valid URI scheme"));
+        return Err(format!(
+            "'{id}' is not a URI: '{scheme}' is not a valid URI scheme"
+        ));
     }
     if rest.is_empty() {
         return Err(format!("'{id}' is not a URI: nothing follows the scheme"));
     }
-    if let Some(c) = id
-        .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"' | '{' | '}' | '|' | '\\' | '^' | '`'))
-    {
-        return Err(format!("'{id}' is not a URI: it contains the forbidden character {c:?}"));
+    if let Some(c) = id.chars().find(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '<' | '>' | '"' | '{' | '}' | '|' | '\\' | '^' | '`')
+    }) {
+        return Err(format!(
+            "'{id}' is not a URI: it contains the forbidden character {c:?}"
+        ));
     }
     if id.len() > 2048 {
         return Err("an entity id longer than 2048 characters is not accepted".into());

@@ -134,7 +134,10 @@ pub struct NgsiError {
 impl NgsiError {
     /// Builds an error of `kind` with a detail message.
     pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
-        Self { kind, detail: detail.into() }
+        Self {
+            kind,
+            detail: detail.into(),
+        }
     }
     /// Shorthand for [`ErrorKind::BadRequestData`].
     pub fn bad_data(detail: impl Into<String>) -> Self {

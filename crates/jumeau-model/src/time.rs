@@ -6,7 +6,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 pub fn parse_datetime(s: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|d| d.with_timezone(&Utc))
-        .map_err(|e| format!("'{s}' is not an ISO 8601 date-time such as 2024-03-01T12:00:00Z ({e})"))
+        .map_err(|e| {
+            format!("'{s}' is not an ISO 8601 date-time such as 2024-03-01T12:00:00Z ({e})")
+        })
 }
 
 /// Formats a UTC date-time as NGSI-LD does: RFC 3339 with a `Z`, fractional seconds only

@@ -1,2 +1,667 @@
-//! The embedded SQLite engine.
+//! The embedded engine: SQLite in WAL mode, one file in one data directory.
+//!
+//! Writes go through one writer thread that commits whatever is queued in one transaction
+//! (group commit): each caller is answered only after the commit is on disk
+//! (`synchronous=FULL`), yet a burst of writers shares one fsync. Reads use a small pool of
+//! read-only connections, which WAL lets run beside the writer.
+
 pub mod qsql;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use jumeau_model::query::EntityQuery;
+use jumeau_model::{Entity, NgsiError};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::{
+    ApiKeyRecord, AttrInfo, ContextRecord, Page, Store, StoreError, StoreResult, TenantInfo,
+    TypeInfo, WriteOp, WriteOutcome,
+};
+use writer::Writer;
+
+/// The schema version this build writes; a database with a newer one is refused.
+const SCHEMA_VERSION: i64 = 1;
+/// The database file inside the data directory.
+const DB_FILE: &str = "jumeau.db";
+/// Read connections kept open (the machine a commune runs on is small).
+const READ_POOL: usize = 4;
+
+/// Tuning of the embedded engine.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Page cache per connection, in KiB (memory sobriety: the OS cache does the rest).
+    pub cache_kib: i64,
+    /// Most operations committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            cache_kib: 8 * 1024,
+            max_batch: 2000,
+        }
+    }
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    options: SqliteOptions,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    writer: Writer,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn sql_err(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::ReadOnly
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Corrupt(other.to_string()),
+    }
+}
+
+fn parse_time(s: &str) -> StoreResult<DateTime<Utc>> {
+    jumeau_model::time::parse_datetime(s).map_err(StoreError::Corrupt)
+}
+
+fn fmt_time(d: &DateTime<Utc>) -> String {
+    jumeau_model::time::format_datetime(d)
+}
+
+fn decode_entity(doc: &str) -> StoreResult<Entity> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("entity document: {e}")))
+}
+
+fn configure(conn: &Connection, opts: &SqliteOptions) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "cache_size", -opts.cache_kib)?;
+    conn.pragma_update(None, "temp_store", "memory")?;
+    qsql::register_functions(conn)?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in a data directory and applies the schema.
+    pub fn open(dir: &Path, options: SqliteOptions) -> StoreResult<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            unavailable(format!(
+                "cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path)
+            .map_err(|e| unavailable(format!("cannot open {}: {e}", path.display())))?;
+        configure(&conn, &options).map_err(sql_err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(sql_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(unavailable(format!(
+                "{} cannot use WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql_err)?;
+        migrate(&conn)?;
+        let writer = Writer::start(conn, options.max_batch)?;
+        Ok(Self {
+            path,
+            options,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            writer,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on a read connection from the pool, on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        let opts = self.options.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool.lock().ok().and_then(|mut p| p.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(sql_err)?;
+                    configure(&c, &opts).map_err(sql_err)?;
+                    c
+                }
+            };
+            let r = f(&conn);
+            if let Ok(mut p) = pool.lock() {
+                if p.len() < READ_POOL {
+                    p.push(conn);
+                }
+            }
+            r
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+/// Applies the schema, refusing a database written by a newer Jumeau.
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(sql_err)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "the database has schema version {version} but this Jumeau knows only up to {SCHEMA_VERSION}; upgrade Jumeau"
+        )));
+    }
+    if version < SCHEMA_VERSION {
+        conn.execute_batch(&format!(
+            "BEGIN; {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
+            include_str!("schema.sql")
+        ))
+        .map_err(sql_err)?;
+    }
+    Ok(())
+}
+
+/// Builds the candidate-selection SQL of a query; exact filtering happens in Rust.
+fn candidate_sql(query: &EntityQuery, params: &mut Vec<SqlValue>) -> String {
+    let mut sql = String::from("SELECT e.pk, e.doc FROM entities e WHERE e.tenant = ?1");
+    let push = |params: &mut Vec<SqlValue>, v: SqlValue| {
+        params.push(v);
+        format!("?{}", params.len())
+    };
+    if let Some(types) = &query.types {
+        let list: Vec<String> = types
+            .mentioned()
+            .into_iter()
+            .map(|t| push(params, SqlValue::Text(t.to_string())))
+            .collect();
+        sql.push_str(&format!(
+            " AND e.pk IN (SELECT pk FROM entity_types WHERE tenant = ?1 AND type IN ({}))",
+            list.join(",")
+        ));
+    }
+    if !query.ids.is_empty() {
+        let list: Vec<String> = query
+            .ids
+            .iter()
+            .map(|i| push(params, SqlValue::Text(i.clone())))
+            .collect();
+        sql.push_str(&format!(" AND e.id IN ({})", list.join(",")));
+    }
+    if !query.attrs.is_empty() {
+        let list: Vec<String> = query
+            .attrs
+            .iter()
+            .map(|a| push(params, SqlValue::Text(a.clone())))
+            .collect();
+        sql.push_str(&format!(
+            " AND e.pk IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr IN ({}))",
+            list.join(",")
+        ));
+    }
+    if let Some(q) = &query.q {
+        let pre = qsql::q_prefilter(q, "e.pk", params);
+        sql.push_str(&format!(" AND ({pre})"));
+    }
+    if let Some(geo) = &query.geo {
+        if let Some(b) = geo.query.candidate_bbox() {
+            let attr = push(params, SqlValue::Text(geo.property.clone()));
+            let (x0, x1) = (
+                push(params, SqlValue::Real(b.min_x)),
+                push(params, SqlValue::Real(b.max_x)),
+            );
+            let (y0, y1) = (
+                push(params, SqlValue::Real(b.min_y)),
+                push(params, SqlValue::Real(b.max_y)),
+            );
+            sql.push_str(&format!(
+                " AND e.pk IN (SELECT g.pk FROM geo_rtree r JOIN geo_values g ON g.gid = r.gid \
+                 WHERE r.min_x <= {x1} AND r.max_x >= {x0} AND r.min_y <= {y1} AND r.max_y >= {y0} \
+                 AND g.tenant = ?1 AND g.attr = {attr})"
+            ));
+        }
+    }
+    sql.push_str(" ORDER BY e.pk");
+    sql
+}
+
+/// Answers a query on one connection: candidates from the indexes, exact test in Rust.
+fn run_query(conn: &Connection, tenant: &str, query: &EntityQuery) -> StoreResult<Page> {
+    let mut params = vec![SqlValue::Text(tenant.to_string())];
+    let sql = candidate_sql(query, &mut params);
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .map_err(sql_err)?;
+    let mut page = Page::default();
+    let mut matched: u64 = 0;
+    let wanted = query.offset.saturating_add(query.limit);
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let doc: String = row.get(1).map_err(sql_err)?;
+        let e = decode_entity(&doc)?;
+        if !query.matches(&e) {
+            continue;
+        }
+        matched += 1;
+        if matched as usize > query.offset && page.entities.len() < query.limit {
+            page.entities.push(e);
+        }
+        if !query.count && matched as usize >= wanted {
+            break;
+        }
+    }
+    if query.count {
+        page.count = Some(matched);
+    }
+    Ok(page)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn write(
+        &self,
+        tenant: &str,
+        ops: Vec<WriteOp>,
+    ) -> StoreResult<Vec<Result<WriteOutcome, NgsiError>>> {
+        let tenant = tenant.to_string();
+        self.writer
+            .submit(move |conn| writer::apply_ops(conn, &tenant, ops))
+            .await
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Entity>> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM entities WHERE tenant = ?1 AND id = ?2")
+                .and_then(|mut s| s.query_row(params![tenant, id], |r| r.get(0)).optional())
+                .map_err(sql_err)?;
+            doc.as_deref().map(decode_entity).transpose()
+        })
+        .await
+    }
+
+    async fn query(&self, tenant: &str, query: &EntityQuery) -> StoreResult<Page> {
+        let (tenant, query) = (tenant.to_string(), query.clone());
+        self.read(move |conn| run_query(conn, &tenant, &query))
+            .await
+    }
+
+    async fn types(&self, tenant: &str) -> StoreResult<Vec<TypeInfo>> {
+        let tenant = tenant.to_string();
+        self.read(move |conn| {
+            let mut out: Vec<TypeInfo> = Vec::new();
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT type, COUNT(*) FROM entity_types WHERE tenant = ?1 GROUP BY type ORDER BY type",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([&tenant], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(sql_err)?;
+            for row in rows {
+                let (type_iri, count) = row.map_err(sql_err)?;
+                out.push(TypeInfo { type_iri, count: count as u64, attrs: Vec::new() });
+            }
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT DISTINCT t.type, a.attr FROM entity_types t JOIN attr_values a ON a.pk = t.pk \
+                     WHERE t.tenant = ?1 ORDER BY t.type, a.attr",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([&tenant], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(sql_err)?;
+            for row in rows {
+                let (t, a) = row.map_err(sql_err)?;
+                if let Some(info) = out.iter_mut().find(|i| i.type_iri == t) {
+                    info.attrs.push(a);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn attributes(&self, tenant: &str) -> StoreResult<Vec<AttrInfo>> {
+        let tenant = tenant.to_string();
+        self.read(move |conn| {
+            let mut out: Vec<AttrInfo> = Vec::new();
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT a.attr, t.type, COUNT(DISTINCT a.pk) FROM attr_values a \
+                     JOIN entity_types t ON t.pk = a.pk WHERE a.tenant = ?1 \
+                     GROUP BY a.attr, t.type ORDER BY a.attr, t.type",
+                )
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([&tenant], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(sql_err)?;
+            for row in rows {
+                let (attr, t, n) = row.map_err(sql_err)?;
+                match out.last_mut() {
+                    Some(info) if info.attr == attr => {
+                        info.types.push(t);
+                        info.count += n as u64;
+                    }
+                    _ => out.push(AttrInfo {
+                        attr,
+                        count: n as u64,
+                        types: vec![t],
+                    }),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn scan(
+        &self,
+        tenant: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Entity>, Option<String>)> {
+        let tenant = tenant.to_string();
+        let after: i64 = match cursor {
+            None => 0,
+            Some(c) => c.parse().map_err(|_| {
+                StoreError::Rejected(NgsiError::invalid(format!(
+                    "'{c}' is not a valid scan cursor"
+                )))
+            })?,
+        };
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT pk, doc FROM entities WHERE tenant = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3",
+                )
+                .map_err(sql_err)?;
+            let mut rows = stmt.query(params![tenant, after, limit as i64]).map_err(sql_err)?;
+            let mut out = Vec::new();
+            let mut last = after;
+            while let Some(row) = rows.next().map_err(sql_err)? {
+                last = row.get(0).map_err(sql_err)?;
+                let doc: String = row.get(1).map_err(sql_err)?;
+                out.push(decode_entity(&doc)?);
+            }
+            let next = (out.len() == limit && limit > 0).then(|| last.to_string());
+            Ok((out, next))
+        })
+        .await
+    }
+
+    async fn tenant(&self, name: &str) -> StoreResult<Option<TenantInfo>> {
+        let name = name.to_string();
+        self.read(move |conn| {
+            let row: Option<(String, bool, String)> = conn
+                .prepare_cached("SELECT name, public, created_at FROM tenants WHERE name = ?1")
+                .and_then(|mut s| {
+                    s.query_row([&name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()
+                })
+                .map_err(sql_err)?;
+            row.map(|(name, public, c)| {
+                Ok(TenantInfo {
+                    name,
+                    public,
+                    created_at: parse_time(&c)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn tenants(&self) -> StoreResult<Vec<TenantInfo>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT name, public, created_at FROM tenants ORDER BY name")
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, bool>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(sql_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, public, c) = row.map_err(sql_err)?;
+                out.push(TenantInfo {
+                    name,
+                    public,
+                    created_at: parse_time(&c)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_tenant_public(&self, name: &str, public: bool) -> StoreResult<TenantInfo> {
+        let name = name.to_string();
+        self.writer
+            .submit(move |conn| {
+                writer::ensure_tenant(conn, &name)?;
+                conn.execute(
+                    "UPDATE tenants SET public = ?2 WHERE name = ?1",
+                    params![name, public],
+                )
+                .map_err(sql_err)?;
+                let c: String = conn
+                    .query_row(
+                        "SELECT created_at FROM tenants WHERE name = ?1",
+                        [&name],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql_err)?;
+                Ok(TenantInfo {
+                    name,
+                    public,
+                    created_at: parse_time(&c)?,
+                })
+            })
+            .await
+    }
+
+    async fn put_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
+        self.writer
+            .submit(move |conn| {
+                let tenants = serde_json::to_string(&key.tenants)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                conn.execute(
+                    "INSERT INTO api_keys (id, name, hash, role, tenants, created_at, revoked_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        key.id,
+                        key.name,
+                        key.hash,
+                        key.role,
+                        tenants,
+                        fmt_time(&key.created_at),
+                        key.revoked_at.as_ref().map(fmt_time)
+                    ],
+                )
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _)
+                        if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        StoreError::Rejected(NgsiError::new(
+                            jumeau_model::ErrorKind::AlreadyExists,
+                            "a key with this id or value already exists",
+                        ))
+                    }
+                    other => sql_err(other),
+                })?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let hash = hash.to_string();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!("{KEY_SELECT} WHERE hash = ?1"))
+                .map_err(sql_err)?;
+            let mut rows = stmt.query([&hash]).map_err(sql_err)?;
+            rows.next().map_err(sql_err)?.map(key_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!("{KEY_SELECT} ORDER BY created_at, id"))
+                .map_err(sql_err)?;
+            let mut rows = stmt.query([]).map_err(sql_err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(sql_err)? {
+                out.push(key_from_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.writer
+            .submit(move |conn| {
+                let n = conn
+                    .execute(
+                        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                        params![id, fmt_time(&Utc::now())],
+                    )
+                    .map_err(sql_err)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+
+    async fn put_context(&self, ctx: ContextRecord) -> StoreResult<()> {
+        self.writer
+            .submit(move |conn| {
+                conn.execute(
+                    "INSERT OR REPLACE INTO jsonld_contexts (url, body, kind, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![ctx.url, ctx.body.to_string(), ctx.kind, fmt_time(&ctx.created_at)],
+                )
+                .map_err(sql_err)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn context(&self, url: &str) -> StoreResult<Option<ContextRecord>> {
+        let url = url.to_string();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!("{CONTEXT_SELECT} WHERE url = ?1"))
+                .map_err(sql_err)?;
+            let mut rows = stmt.query([&url]).map_err(sql_err)?;
+            rows.next()
+                .map_err(sql_err)?
+                .map(context_from_row)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn contexts(&self) -> StoreResult<Vec<ContextRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!("{CONTEXT_SELECT} ORDER BY url"))
+                .map_err(sql_err)?;
+            let mut rows = stmt.query([]).map_err(sql_err)?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().map_err(sql_err)? {
+                out.push(context_from_row(row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_context(&self, url: &str) -> StoreResult<bool> {
+        let url = url.to_string();
+        self.writer
+            .submit(move |conn| {
+                let n = conn
+                    .execute("DELETE FROM jsonld_contexts WHERE url = ?1", [&url])
+                    .map_err(sql_err)?;
+                Ok(n > 0)
+            })
+            .await
+    }
+}
+
+const KEY_SELECT: &str =
+    "SELECT id, name, hash, role, tenants, created_at, revoked_at FROM api_keys";
+const CONTEXT_SELECT: &str = "SELECT url, body, kind, created_at FROM jsonld_contexts";
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> StoreResult<ApiKeyRecord> {
+    let tenants: String = row.get(4).map_err(sql_err)?;
+    let created: String = row.get(5).map_err(sql_err)?;
+    let revoked: Option<String> = row.get(6).map_err(sql_err)?;
+    Ok(ApiKeyRecord {
+        id: row.get(0).map_err(sql_err)?,
+        name: row.get(1).map_err(sql_err)?,
+        hash: row.get(2).map_err(sql_err)?,
+        role: row.get(3).map_err(sql_err)?,
+        tenants: serde_json::from_str(&tenants).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created_at: parse_time(&created)?,
+        revoked_at: revoked.as_deref().map(parse_time).transpose()?,
+    })
+}
+
+fn context_from_row(row: &rusqlite::Row<'_>) -> StoreResult<ContextRecord> {
+    let body: String = row.get(1).map_err(sql_err)?;
+    let created: String = row.get(3).map_err(sql_err)?;
+    Ok(ContextRecord {
+        url: row.get(0).map_err(sql_err)?,
+        body: serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        kind: row.get(2).map_err(sql_err)?,
+        created_at: parse_time(&created)?,
+    })
+}

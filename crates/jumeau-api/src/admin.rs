@@ -1,0 +1,106 @@
+//! Operational endpoints: health, the OpenAPI description, tenant settings.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use jumeau_model::NgsiError;
+use jumeau_twin::Role;
+use serde_json::{json, Value};
+
+use crate::problem::ApiResult;
+use crate::render;
+use crate::request::{read_body, Meta};
+use crate::App;
+
+/// The OpenAPI 3 description of every endpoint.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// GET /health: answers 200 when the store answers.
+pub async fn health(State(app): State<App>) -> ApiResult {
+    app.twin.store.tenant(jumeau_twin::DEFAULT_TENANT).await?;
+    Ok(render::plain(
+        StatusCode::OK,
+        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+    ))
+}
+
+/// GET /openapi.json
+pub async fn openapi() -> ApiResult {
+    let mut resp = render::plain(StatusCode::OK, Value::Null);
+    *resp.body_mut() = Body::from(OPENAPI);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+fn tenant_json(t: &jumeau_store::TenantInfo) -> Value {
+    json!({
+        "name": t.name,
+        "public": t.public,
+        "createdAt": jumeau_model::time::format_datetime(&t.created_at),
+    })
+}
+
+/// GET /jumeau/v1/tenants: the tenants the caller's key covers.
+pub async fn list_tenants(State(app): State<App>, meta: Meta) -> ApiResult {
+    let Some(p) = &meta.caller else {
+        return Err(NgsiError::new(
+            jumeau_model::ErrorKind::Unauthorized,
+            "listing tenants needs an API key: send 'Authorization: Bearer <key>'",
+        )
+        .into());
+    };
+    let all = app.twin.store.tenants().await?;
+    let visible: Vec<Value> = all
+        .iter()
+        .filter(|t| p.covers(&t.name))
+        .map(tenant_json)
+        .collect();
+    Ok(render::plain(StatusCode::OK, Value::Array(visible)))
+}
+
+/// GET /jumeau/v1/tenants/{tenant}
+pub async fn get_tenant(
+    State(app): State<App>,
+    meta: Meta,
+    Path(tenant): Path<String>,
+) -> ApiResult {
+    jumeau_twin::validate_tenant(&tenant)?;
+    let info = app.twin.store.tenant(&tenant).await?;
+    let public = info.as_ref().is_some_and(|i| i.public);
+    app.twin.auth.check_read(&meta.caller, &tenant, public)?;
+    let info = info.ok_or_else(|| {
+        NgsiError::new(
+            jumeau_model::ErrorKind::NonexistentTenant,
+            format!("tenant '{tenant}' does not exist"),
+        )
+    })?;
+    Ok(render::plain(StatusCode::OK, tenant_json(&info)))
+}
+
+/// PUT /jumeau/v1/tenants/{tenant}: `{"public": true}` opens a tenant to anonymous reads
+/// (open data); creates the tenant if needed. Needs an admin key covering it.
+pub async fn put_tenant(
+    State(app): State<App>,
+    meta: Meta,
+    Path(tenant): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> ApiResult {
+    jumeau_twin::validate_tenant(&tenant)?;
+    app.twin
+        .auth
+        .check_role(&meta.caller, &tenant, Role::Admin)?;
+    let bytes = read_body(&headers, body, 64 * 1024).await?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?;
+    let public = v
+        .get("public")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| NgsiError::bad_data("the body must be {\"public\": true|false}"))?;
+    let info = app.twin.store.set_tenant_public(&tenant, public).await?;
+    app.forget_tenant(&tenant);
+    Ok(render::plain(StatusCode::OK, tenant_json(&info)))
+}

@@ -1,0 +1,462 @@
+//! The single writer thread and the entity writes it runs.
+//!
+//! SQLite allows one writer at a time; rather than letting request threads queue on the
+//! database lock, they queue here, and the writer commits everything waiting in one
+//! transaction. Each job runs inside its own SAVEPOINT so one failure never undoes another
+//! caller's write, and every caller is answered after the COMMIT, so an acknowledged write
+//! is on disk.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+
+use chrono::{DateTime, Utc};
+use jumeau_geo::Geometry;
+use jumeau_model::ops;
+use jumeau_model::{AttributeValue, Entity, ErrorKind, NgsiError};
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::oneshot;
+
+use super::{decode_entity, fmt_time, sql_err};
+use crate::index::index_rows;
+use crate::{StoreError, StoreResult, WriteOp, WriteOutcome};
+
+type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Finisher) + Send>;
+
+/// Handle to the writer thread.
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread, which owns the read-write connection.
+    pub(super) fn start(conn: Connection, max_batch: usize) -> StoreResult<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("jumeau-sqlite-writer".into())
+            .spawn(move || run(conn, rx, max_batch.max(1)))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { jobs: tx })
+    }
+
+    /// Runs `f` in the next group-committed transaction and returns its result once the
+    /// transaction is durable. An error from `f` undoes only `f`'s own changes.
+    pub(super) async fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (tx, rx) = oneshot::channel::<StoreResult<T>>();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let finish: Finisher = Box::new(move |commit| {
+                let out = match commit {
+                    Ok(()) => result,
+                    Err(m) => Err(StoreError::Unavailable(format!(
+                        "the write was not committed: {m}"
+                    ))),
+                };
+                // The caller may have gone away (client disconnected): nothing to tell.
+                let _ = tx.send(out);
+            });
+            (ok, finish)
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the store is shutting down".into()))?;
+        rx.await.map_err(|_| {
+            StoreError::Unavailable("the write could not be committed; retry".into())
+        })?
+    }
+}
+
+fn run(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!("cannot begin a write transaction: {e}");
+            // Dropping the jobs tells their callers the write did not happen.
+            continue;
+        }
+        let mut finishers = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let sp = conn.execute_batch("SAVEPOINT job");
+            let (ok, finish) = job(&conn);
+            if sp.is_ok() {
+                let end = if ok {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
+                if let Err(e) = conn.execute_batch(end) {
+                    tracing::error!("savepoint failed: {e}");
+                }
+            }
+            finishers.push(finish);
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if let Err(e) = &commit {
+            tracing::error!("commit failed: {e}");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for f in finishers {
+            f(commit.clone());
+        }
+    }
+}
+
+/// Creates the tenant row on its first write.
+pub(super) fn ensure_tenant(conn: &Connection, tenant: &str) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO tenants (name, public, created_at) VALUES (?1, 0, ?2)",
+    )
+    .and_then(|mut s| s.execute(params![tenant, fmt_time(&Utc::now())]))
+    .map_err(sql_err)?;
+    Ok(())
+}
+
+/// Runs a list of entity writes, each in its own savepoint.
+pub(super) fn apply_ops(
+    conn: &Connection,
+    tenant: &str,
+    ops: Vec<WriteOp>,
+) -> StoreResult<Vec<Result<WriteOutcome, NgsiError>>> {
+    ensure_tenant(conn, tenant)?;
+    let now = Utc::now();
+    let mut out = Vec::with_capacity(ops.len());
+    for op in ops {
+        conn.execute_batch("SAVEPOINT op").map_err(sql_err)?;
+        match apply_one(conn, tenant, op, now) {
+            Ok(o) => {
+                conn.execute_batch("RELEASE op").map_err(sql_err)?;
+                out.push(Ok(o));
+            }
+            Err(StoreError::Rejected(e)) => {
+                conn.execute_batch("ROLLBACK TO op; RELEASE op")
+                    .map_err(sql_err)?;
+                out.push(Err(e));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(out)
+}
+
+fn not_found(id: &str) -> StoreError {
+    StoreError::Rejected(NgsiError::not_found(format!(
+        "no entity with id {id} in this tenant"
+    )))
+}
+
+fn load(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<(i64, Entity)>> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached("SELECT pk, doc FROM entities WHERE tenant = ?1 AND id = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![tenant, id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(sql_err)?;
+    row.map(|(pk, doc)| Ok((pk, decode_entity(&doc)?)))
+        .transpose()
+}
+
+fn load_existing(conn: &Connection, tenant: &str, id: &str) -> StoreResult<(i64, Entity)> {
+    load(conn, tenant, id)?.ok_or_else(|| not_found(id))
+}
+
+fn apply_one(
+    conn: &Connection,
+    tenant: &str,
+    op: WriteOp,
+    now: DateTime<Utc>,
+) -> StoreResult<WriteOutcome> {
+    match op {
+        WriteOp::Create(mut e) => {
+            if load(conn, tenant, &e.id)?.is_some() {
+                return Err(StoreError::Rejected(NgsiError::new(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "an entity with id {} already exists; use PATCH or PUT to change it",
+                        e.id
+                    ),
+                )));
+            }
+            ops::stamp_new(&mut e, now);
+            insert_entity(conn, tenant, &e)?;
+            Ok(WriteOutcome::Created)
+        }
+        WriteOp::Replace(e) => {
+            let (pk, old) = load_existing(conn, tenant, &e.id)?;
+            let new = ops::replace_entity(&old, e, now);
+            rewrite_entity(conn, tenant, pk, Some(&old), &new)?;
+            Ok(WriteOutcome::Updated(Default::default()))
+        }
+        WriteOp::Upsert {
+            mut entity,
+            replace,
+        } => match load(conn, tenant, &entity.id)? {
+            None => {
+                ops::stamp_new(&mut entity, now);
+                insert_entity(conn, tenant, &entity)?;
+                Ok(WriteOutcome::Created)
+            }
+            Some((pk, old)) => {
+                let new = if replace {
+                    ops::replace_entity(&old, entity, now)
+                } else {
+                    let mut cur = old.clone();
+                    cur.types.extend(entity.types);
+                    cur.normalize_types();
+                    ops::append_attrs(&mut cur, entity.attrs, false, now);
+                    cur.modified_at = Some(now);
+                    cur
+                };
+                rewrite_entity(conn, tenant, pk, Some(&old), &new)?;
+                Ok(WriteOutcome::Updated(Default::default()))
+            }
+        },
+        WriteOp::AppendAttrs {
+            id,
+            attrs,
+            no_overwrite,
+        } => {
+            let (pk, old) = load_existing(conn, tenant, &id)?;
+            let mut cur = old.clone();
+            let r = ops::append_attrs(&mut cur, attrs, no_overwrite, now);
+            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
+            Ok(WriteOutcome::Updated(r))
+        }
+        WriteOp::UpdateAttrs { id, attrs } => {
+            let (pk, old) = load_existing(conn, tenant, &id)?;
+            let mut cur = old.clone();
+            let r = ops::update_attrs(&mut cur, attrs, now);
+            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
+            Ok(WriteOutcome::Updated(r))
+        }
+        WriteOp::PatchAttr { id, name, attr } => {
+            let (pk, old) = load_existing(conn, tenant, &id)?;
+            let mut cur = old.clone();
+            ops::patch_attr(&mut cur, &name, attr, now)?;
+            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
+            Ok(WriteOutcome::Updated(Default::default()))
+        }
+        WriteOp::ReplaceAttr { id, name, attr } => {
+            let (pk, old) = load_existing(conn, tenant, &id)?;
+            let mut cur = old.clone();
+            ops::replace_attr(&mut cur, &name, attr, now)?;
+            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
+            Ok(WriteOutcome::Updated(Default::default()))
+        }
+        WriteOp::Merge {
+            id,
+            attrs,
+            deletions,
+            types,
+        } => {
+            let (pk, old) = load_existing(conn, tenant, &id)?;
+            let mut cur = old.clone();
+            let r = ops::merge_entity(&mut cur, attrs, &deletions, types, now);
+            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
+            Ok(WriteOutcome::Updated(r))
+        }
+        WriteOp::DeleteAttr {
+            id,
+            name,
+            dataset_id,
+            delete_all,
+        } => {
+            let (pk, old) = load_existing(conn, tenant, &id)?;
+            let mut cur = old.clone();
+            ops::delete_attr(&mut cur, &name, dataset_id.as_deref(), delete_all)?;
+            cur.modified_at = Some(now);
+            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
+            Ok(WriteOutcome::Deleted)
+        }
+        WriteOp::Delete { id } => {
+            let (pk, _) = load_existing(conn, tenant, &id)?;
+            delete_entity(conn, pk)?;
+            Ok(WriteOutcome::Deleted)
+        }
+        WriteOp::Restore(mut e) => {
+            e.normalize_types();
+            let existed = match load(conn, tenant, &e.id)? {
+                Some((pk, _)) => {
+                    delete_entity(conn, pk)?;
+                    true
+                }
+                None => false,
+            };
+            if e.created_at.is_none() {
+                e.created_at = Some(now);
+            }
+            if e.modified_at.is_none() {
+                e.modified_at = e.created_at;
+            }
+            insert_entity(conn, tenant, &e)?;
+            Ok(if existed {
+                WriteOutcome::Updated(Default::default())
+            } else {
+                WriteOutcome::Created
+            })
+        }
+    }
+}
+
+fn encode(e: &Entity) -> StoreResult<String> {
+    serde_json::to_string(e)
+        .map_err(|err| StoreError::Corrupt(format!("cannot encode entity: {err}")))
+}
+
+fn insert_entity(conn: &Connection, tenant: &str, e: &Entity) -> StoreResult<i64> {
+    let doc = encode(e)?;
+    conn.prepare_cached("INSERT INTO entities (tenant, id, doc) VALUES (?1, ?2, ?3)")
+        .and_then(|mut s| s.execute(params![tenant, e.id, doc]))
+        .map_err(sql_err)?;
+    let pk = conn.last_insert_rowid();
+    write_indexes(conn, tenant, pk, None, e)?;
+    Ok(pk)
+}
+
+fn rewrite_entity(
+    conn: &Connection,
+    tenant: &str,
+    pk: i64,
+    old: Option<&Entity>,
+    new: &Entity,
+) -> StoreResult<()> {
+    let doc = encode(new)?;
+    conn.prepare_cached("UPDATE entities SET doc = ?2 WHERE pk = ?1")
+        .and_then(|mut s| s.execute(params![pk, doc]))
+        .map_err(sql_err)?;
+    write_indexes(conn, tenant, pk, old, new)
+}
+
+fn delete_entity(conn: &Connection, pk: i64) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM entity_types WHERE pk = ?1",
+        "DELETE FROM attr_values WHERE pk = ?1",
+        "DELETE FROM geo_rtree WHERE gid IN (SELECT gid FROM geo_values WHERE pk = ?1)",
+        "DELETE FROM geo_values WHERE pk = ?1",
+        "DELETE FROM entities WHERE pk = ?1",
+    ] {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([pk]))
+            .map_err(sql_err)?;
+    }
+    Ok(())
+}
+
+type RowKey = (String, Option<u64>, Option<String>);
+
+/// Index rows of an entity, grouped by attribute, in a comparable form.
+fn rows_by_attr(e: &Entity) -> BTreeMap<String, Vec<RowKey>> {
+    let mut out: BTreeMap<String, Vec<RowKey>> = BTreeMap::new();
+    for r in index_rows(e) {
+        out.entry(r.attr.clone()).or_default().push((
+            r.kind.code().to_string(),
+            r.num.map(f64::to_bits),
+            r.txt.clone(),
+        ));
+    }
+    out
+}
+
+fn geometries(e: &Entity) -> Vec<(&str, &Geometry)> {
+    e.attrs
+        .iter()
+        .flat_map(|(name, list)| {
+            list.iter().filter_map(move |a| match &a.value {
+                AttributeValue::GeoProperty(g) => Some((name.as_str(), g)),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
+/// Brings the type, value and spatial indexes of one entity from `old` to `new`, touching
+/// only what changed (a reading usually changes one attribute).
+fn write_indexes(
+    conn: &Connection,
+    tenant: &str,
+    pk: i64,
+    old: Option<&Entity>,
+    new: &Entity,
+) -> StoreResult<()> {
+    if old.map(|o| &o.types) != Some(&new.types) {
+        if old.is_some() {
+            conn.prepare_cached("DELETE FROM entity_types WHERE pk = ?1")
+                .and_then(|mut s| s.execute([pk]))
+                .map_err(sql_err)?;
+        }
+        let mut ins = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO entity_types (tenant, type, pk) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(sql_err)?;
+        for t in &new.types {
+            ins.execute(params![tenant, t, pk]).map_err(sql_err)?;
+        }
+    }
+
+    let old_rows = old.map(rows_by_attr).unwrap_or_default();
+    let new_rows = rows_by_attr(new);
+    let mut del = conn
+        .prepare_cached("DELETE FROM attr_values WHERE pk = ?1 AND attr = ?2")
+        .map_err(sql_err)?;
+    let mut ins = conn
+        .prepare_cached("INSERT INTO attr_values (tenant, attr, pk, vt, num, txt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .map_err(sql_err)?;
+    for (attr, rows) in &old_rows {
+        if new_rows.get(attr) != Some(rows) {
+            del.execute(params![pk, attr]).map_err(sql_err)?;
+        }
+    }
+    for (attr, rows) in &new_rows {
+        if old_rows.get(attr) == Some(rows) {
+            continue;
+        }
+        for (vt, num, txt) in rows {
+            ins.execute(params![tenant, attr, pk, vt, num.map(f64::from_bits), txt])
+                .map_err(sql_err)?;
+        }
+    }
+
+    let new_geo = geometries(new);
+    if old.map(geometries).as_ref() != Some(&new_geo) {
+        if old.is_some() {
+            conn.prepare_cached(
+                "DELETE FROM geo_rtree WHERE gid IN (SELECT gid FROM geo_values WHERE pk = ?1)",
+            )
+            .and_then(|mut s| s.execute([pk]))
+            .map_err(sql_err)?;
+            conn.prepare_cached("DELETE FROM geo_values WHERE pk = ?1")
+                .and_then(|mut s| s.execute([pk]))
+                .map_err(sql_err)?;
+        }
+        let mut ins_geo = conn
+            .prepare_cached("INSERT INTO geo_values (tenant, attr, pk) VALUES (?1, ?2, ?3)")
+            .map_err(sql_err)?;
+        let mut ins_box = conn
+            .prepare_cached(
+                "INSERT INTO geo_rtree (gid, min_x, max_x, min_y, max_y) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(sql_err)?;
+        for (attr, g) in new_geo {
+            ins_geo
+                .execute(params![tenant, attr, pk])
+                .map_err(sql_err)?;
+            let gid = conn.last_insert_rowid();
+            let b = g.bbox();
+            ins_box
+                .execute(params![gid, b.min_x, b.max_x, b.min_y, b.max_y])
+                .map_err(sql_err)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! Command-line arguments and the commands behind them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use jumeau_api::{ApiConfig, App};
+use jumeau_store::sqlite::{SqliteOptions, SqliteStore};
+use jumeau_twin::dump::{self, LoadReport};
+use jumeau_twin::import::{self, Crs, Format, ImportOptions};
+use jumeau_twin::{Role, Twin};
+use serde_json::Value;
+
+/// Jumeau — le jumeau numérique souverain de votre territoire / the sovereign digital twin
+/// of your territory.
+#[derive(Debug, Parser)]
+#[command(name = "jumeau", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the data lives.
+#[derive(Debug, Args, Clone)]
+pub struct DataArgs {
+    /// Data directory of the embedded store.
+    #[arg(long, env = "JUMEAU_DATA", default_value = "./jumeau-data")]
+    pub data: PathBuf,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server.
+    Serve {
+        /// Data location.
+        #[command(flatten)]
+        data: DataArgs,
+        /// Address to listen on.
+        #[arg(long, env = "JUMEAU_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Largest request body, in bytes.
+        #[arg(long, default_value_t = 8 * 1024 * 1024)]
+        max_body: usize,
+    },
+    /// Build a sample territory and serve it.
+    Demo {
+        /// Data directory (a fresh one by default).
+        #[arg(long, default_value = "./jumeau-demo")]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Size of the territory.
+        #[arg(long, value_enum, default_value_t = crate::demo::Size::Small)]
+        size: crate::demo::Size,
+        /// Build the territory and exit without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Import entities from NGSI-LD JSON, GeoJSON, CSV, or a Jumeau export.
+    Import(ImportArgs),
+    /// Write a complete export of a tenant, which `import` restores identically.
+    Export {
+        /// Data location.
+        #[command(flatten)]
+        data: DataArgs,
+        /// The tenant to export.
+        #[arg(long, default_value = jumeau_twin::DEFAULT_TENANT)]
+        tenant: String,
+        /// Output file (standard output when absent or '-').
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Manage API keys.
+    Keys {
+        /// Data location.
+        #[command(flatten)]
+        data: DataArgs,
+        /// Key command.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Manage tenants.
+    Tenants {
+        /// Data location.
+        #[command(flatten)]
+        data: DataArgs,
+        /// Tenant command.
+        #[command(subcommand)]
+        command: TenantsCommand,
+    },
+}
+
+/// Key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; the secret is printed once.
+    Create {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// reader, editor or admin.
+        #[arg(long, default_value = "editor")]
+        role: String,
+        /// Tenants covered, comma-separated ('*' for all).
+        #[arg(long, value_delimiter = ',', required = true)]
+        tenants: Vec<String>,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id.
+    Revoke {
+        /// The key id shown by `keys list`.
+        id: String,
+    },
+}
+
+/// Tenant commands.
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// List tenants.
+    List,
+    /// Open a tenant to anonymous reads (open data), or close it.
+    SetPublic {
+        /// The tenant.
+        tenant: String,
+        /// true or false.
+        #[arg(action = clap::ArgAction::Set)]
+        public: bool,
+    },
+}
+
+/// Coordinate systems accepted on import.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CrsArg {
+    /// Decide from the values.
+    Auto,
+    /// Longitude/latitude degrees.
+    Wgs84,
+    /// Lambert-93 metres (EPSG:2154).
+    Lambert93,
+}
+
+/// Arguments of `jumeau import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import.
+    pub file: PathBuf,
+    /// Data location.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Target tenant (an export restores into its own tenant by default).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Entity type for GeoJSON and CSV rows (e.g. Streetlight).
+    #[arg(long = "type")]
+    pub entity_type: Option<String>,
+    /// Column or property giving each row's local id.
+    #[arg(long)]
+    pub id_field: Option<String>,
+    /// Column or property whose value chooses the entity type (with --type-map).
+    #[arg(long)]
+    pub type_field: Option<String>,
+    /// Source value to entity type, e.g. --type-map lampadaire=Streetlight (repeatable).
+    #[arg(long, value_parser = parse_pair)]
+    pub type_map: Vec<(String, String)>,
+    /// Column to relationship target type, e.g. --relationship armoire=StreetlightControlCabinet.
+    #[arg(long, value_parser = parse_pair)]
+    pub relationship: Vec<(String, String)>,
+    /// Coordinate system of the file.
+    #[arg(long, value_enum, default_value_t = CrsArg::Auto)]
+    pub crs: CrsArg,
+    /// JSON-LD @context URL used to expand the terms of the file.
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+        .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+        .ok_or_else(|| format!("'{s}' must be of the form source=target"))
+}
+
+/// Opens the embedded store of a data directory.
+pub fn open_twin(data: &Path) -> anyhow::Result<Twin> {
+    let store = SqliteStore::open(data, SqliteOptions::default())
+        .with_context(|| format!("cannot open the data directory {}", data.display()))?;
+    Ok(Twin::new(Arc::new(store)))
+}
+
+/// Runs a command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            data,
+            listen,
+            max_body,
+        } => {
+            let twin = open_twin(&data.data)?;
+            bootstrap_key(&twin).await?;
+            let config = ApiConfig {
+                max_body_bytes: max_body,
+                ..Default::default()
+            };
+            serve(twin, listen, config, &data.data).await
+        }
+        Command::Demo {
+            data,
+            listen,
+            size,
+            no_serve,
+        } => {
+            let twin = open_twin(&data)?;
+            bootstrap_key(&twin).await?;
+            crate::demo::build(&twin, size).await?;
+            if no_serve {
+                return Ok(());
+            }
+            serve(twin, listen, ApiConfig::default(), &data).await
+        }
+        Command::Import(args) => import_file(args).await,
+        Command::Export {
+            data,
+            tenant,
+            output,
+        } => {
+            let twin = open_twin(&data.data)?;
+            let n = match output.as_deref().filter(|p| p.as_os_str() != "-") {
+                Some(path) => {
+                    let tmp = path.with_extension("partial");
+                    let file = std::fs::File::create(&tmp)
+                        .with_context(|| format!("cannot create {}", tmp.display()))?;
+                    let mut w = std::io::BufWriter::new(file);
+                    let n = dump::export(&twin, &tenant, &mut w).await?;
+                    let file = w
+                        .into_inner()
+                        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", tmp.display()))?;
+                    file.sync_all()?;
+                    std::fs::rename(&tmp, path)?;
+                    n
+                }
+                None => {
+                    let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+                    dump::export(&twin, &tenant, &mut w).await?
+                }
+            };
+            eprintln!("exported {n} entities of tenant '{tenant}'");
+            Ok(())
+        }
+        Command::Keys { data, command } => keys(&open_twin(&data.data)?, command).await,
+        Command::Tenants { data, command } => tenants(&open_twin(&data.data)?, command).await,
+    }
+}
+
+/// Registers the operator's bootstrap admin key from JUMEAU_ADMIN_KEY on first start.
+async fn bootstrap_key(twin: &Twin) -> anyhow::Result<()> {
+    if let Ok(key) = std::env::var("JUMEAU_ADMIN_KEY") {
+        if twin.auth.bootstrap_admin(&key).await? {
+            tracing::info!("registered the admin key given by JUMEAU_ADMIN_KEY");
+        }
+    }
+    Ok(())
+}
+
+async fn serve(
+    twin: Twin,
+    listen: SocketAddr,
+    config: ApiConfig,
+    data: &Path,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (is another server running there?)"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!("Jumeau listens on http://{addr} (data: {})", data.display());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stopping");
+    };
+    jumeau_api::serve(listener, App::new(twin, config), shutdown).await?;
+    Ok(())
+}
+
+fn print_report(report: &LoadReport, notes: &[String]) {
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    for r in &report.rejected {
+        eprintln!(
+            "rejected row {}{}: {}",
+            r.row,
+            r.id.as_deref()
+                .map(|i| format!(" ({i})"))
+                .unwrap_or_default(),
+            r.reason
+        );
+    }
+    eprintln!(
+        "{} created, {} updated, {} rejected",
+        report.created,
+        report.updated,
+        report.rejected.len()
+    );
+}
+
+async fn import_file(args: ImportArgs) -> anyhow::Result<()> {
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let twin = open_twin(&args.data.data)?;
+    let tenant = args.tenant.clone();
+    let format = import::detect_format(&args.file, &bytes).with_context(|| {
+        format!(
+            "{}: unknown format; expected NGSI-LD JSON, GeoJSON, CSV or a Jumeau export",
+            args.file.display()
+        )
+    })?;
+    let default_ctx = args.context.clone().map(Value::String);
+    let (report, notes) = match format {
+        Format::NgsiLd => {
+            let v: Value = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not valid JSON", args.file.display()))?;
+            if dump::is_dump(&v) {
+                (
+                    dump::load_dump(&twin, &v, tenant.as_deref()).await?,
+                    Vec::new(),
+                )
+            } else {
+                let list = match v {
+                    Value::Array(a) => a,
+                    other => vec![other],
+                };
+                let tenant = tenant.unwrap_or_else(|| jumeau_twin::DEFAULT_TENANT.into());
+                (
+                    dump::load_entities(&twin, &tenant, &list, default_ctx.as_ref()).await?,
+                    Vec::new(),
+                )
+            }
+        }
+        Format::GeoJson | Format::Csv => {
+            let opts = import_options(&args)?;
+            let batch = if format == Format::GeoJson {
+                import::import_geojson(&bytes, &opts)?
+            } else {
+                import::import_csv(&bytes, &opts)?
+            };
+            let tenant = tenant.unwrap_or_else(|| jumeau_twin::DEFAULT_TENANT.into());
+            let mut report =
+                dump::load_entities(&twin, &tenant, &batch.entities, default_ctx.as_ref()).await?;
+            let mut rejected = batch.rejected;
+            rejected.append(&mut report.rejected);
+            report.rejected = rejected;
+            (report, batch.notes)
+        }
+    };
+    print_report(&report, &notes);
+    Ok(())
+}
+
+fn import_options(args: &ImportArgs) -> anyhow::Result<ImportOptions> {
+    let Some(t) = args
+        .entity_type
+        .clone()
+        .or_else(|| args.type_field.as_ref().map(|_| String::new()))
+    else {
+        bail!("GeoJSON and CSV files need --type (for example --type Streetlight) or --type-field");
+    };
+    let mut opts = ImportOptions::new(t);
+    opts.id_field = args.id_field.clone();
+    opts.type_field = args.type_field.clone();
+    opts.type_map = args.type_map.iter().cloned().collect();
+    opts.relationship_fields = args.relationship.iter().cloned().collect();
+    opts.crs = match args.crs {
+        CrsArg::Auto => Crs::Auto,
+        CrsArg::Wgs84 => Crs::Wgs84,
+        CrsArg::Lambert93 => Crs::Lambert93,
+    };
+    Ok(opts)
+}
+
+async fn keys(twin: &Twin, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create {
+            name,
+            role,
+            tenants,
+        } => {
+            let role: Role = role.parse()?;
+            let (secret, record) = twin.auth.create_key(&name, role, tenants).await?;
+            eprintln!(
+                "created key {} ({}, tenants {}); keep the secret below, it is not shown again:",
+                record.id,
+                record.role,
+                record.tenants.join(",")
+            );
+            println!("{secret}");
+        }
+        KeysCommand::List => {
+            println!(
+                "{:<14} {:<8} {:<24} {:<22} {:<8} name",
+                "id", "role", "tenants", "created", "state"
+            );
+            for k in twin.store.keys().await? {
+                println!(
+                    "{:<14} {:<8} {:<24} {:<22} {:<8} {}",
+                    k.id,
+                    k.role,
+                    k.tenants.join(","),
+                    jumeau_model::time::format_datetime(&k.created_at),
+                    if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    },
+                    k.name
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            if !twin.auth.revoke(&id).await? {
+                bail!("no key with id '{id}'; see 'jumeau keys list'");
+            }
+            eprintln!("key {id} revoked (a running server stops accepting it within 10 seconds)");
+        }
+    }
+    Ok(())
+}
+
+async fn tenants(twin: &Twin, command: TenantsCommand) -> anyhow::Result<()> {
+    match command {
+        TenantsCommand::List => {
+            for t in twin.store.tenants().await? {
+                println!(
+                    "{}\t{}",
+                    t.name,
+                    if t.public { "public" } else { "private" }
+                );
+            }
+        }
+        TenantsCommand::SetPublic { tenant, public } => {
+            jumeau_twin::validate_tenant(&tenant)?;
+            twin.store.set_tenant_public(&tenant, public).await?;
+            eprintln!(
+                "tenant '{tenant}' is now {}",
+                if public { "public" } else { "private" }
+            );
+        }
+    }
+    Ok(())
+}
