@@ -5,9 +5,15 @@
 //! names the offending member (for instance `coordinates[0][3][1]`) and says how to fix it,
 //! because the message goes straight back to the API client.
 //!
+//! Beyond RFC 7946, polygons must also be valid in the OGC Simple Features sense (simple
+//! rings, holes inside the shell, parts of a MultiPolygon not overlapping), because the
+//! DE-9IM engine behind `within`/`contains`/... gives wrong answers on anything else; the
+//! checks live in `validity`.
+//!
 //! `GeometryCollection` is accepted (the NGSI-LD core context defines it) when it has at
-//! least one member, each member is a valid geometry, and no member is itself a collection
-//! (RFC 7946 §3.1.8 advises against nesting; flattening is always possible).
+//! least one member, each member is a valid geometry, no member is itself a collection
+//! (RFC 7946 §3.1.8 advises against nesting; flattening is always possible), and polygons
+//! of different members do not overlap.
 use geo::BoundingRect;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -83,7 +89,8 @@ impl Geometry {
     /// Refuses unknown types, missing or badly nested `coordinates`, positions that are not
     /// 2 or 3 finite numbers, longitudes outside [-180, 180] and latitudes outside [-90, 90],
     /// line strings with fewer than 2 positions, polygon rings with fewer than 4 positions
-    /// or not closed, and empty coordinates.
+    /// or not closed, empty coordinates, and polygons that are not valid OGC polygons
+    /// (self-crossing rings, holes outside the shell, overlapping parts).
     pub fn from_geojson(value: &Value) -> Result<Self, GeoError> {
         parse_geometry(value, true, true).map(|(json, _)| Self(json))
     }
@@ -115,7 +122,8 @@ impl Geometry {
 
     /// The geometry as a `geo` geometry (x = longitude, y = latitude, altitude dropped), or
     /// why the stored value is not a valid geometry (only possible for a value that was
-    /// deserialised without validation).
+    /// deserialised without validation). Only the structure is re-checked here, not the
+    /// polygon topology, so that queries stay cheap.
     pub fn try_to_geo(&self) -> Result<geo::Geometry<f64>, GeoError> {
         parse_geometry(&self.0, true, false).map(|(_, g)| g)
     }
@@ -201,8 +209,8 @@ fn at(path: &[usize]) -> String {
     s
 }
 
-/// A validation failure inside `coordinates`; `nesting` marks arrays nested at the wrong
-/// depth, for which the top level adds an example of the expected shape.
+/// A validation failure inside `coordinates`; `nesting` marks arrays that are empty or
+/// nested at the wrong depth, for which the top level adds an example of the right shape.
 struct Fault {
     msg: String,
     nesting: bool,
@@ -214,6 +222,9 @@ impl Fault {
             msg,
             nesting: false,
         }
+    }
+    fn empty(msg: String) -> Self {
+        Self { msg, nesting: true }
     }
     fn nesting(path: &[usize], found: &Value, expected: &str) -> Self {
         Self {
@@ -295,7 +306,7 @@ fn parse_geometry(
     })?;
     let mut path = Vec::new();
     let parsed = match type_name {
-        "Point" => point(coordinates, &mut path).map(geo::Geometry::Point),
+        "Point" => position(coordinates, &path).map(|c| geo::Geometry::Point(c.into())),
         "MultiPoint" => positions(coordinates, &mut path, 1, "a MultiPoint")
             .map(|cs| geo::Geometry::MultiPoint(cs.into_iter().map(geo::Point::from).collect())),
         "LineString" => {
@@ -450,8 +461,8 @@ fn each<T>(
         other => return Err(Fault::nesting(path, other, &format!("an array of {noun}s"))),
     };
     if items.is_empty() {
-        return Err(Fault::plain(format!(
-            "{} is empty; give at least one {noun} ({expected})",
+        return Err(Fault::empty(format!(
+            "{} is empty; give at least one {noun}",
             at(path)
         )));
     }
@@ -469,11 +480,6 @@ fn each<T>(
         out.push(r?);
     }
     Ok(out)
-}
-
-/// Validates a `Point`'s coordinates.
-fn point(v: &Value, path: &mut Vec<usize>) -> Result<geo::Point<f64>, Fault> {
-    position(v, path).map(geo::Point::from)
 }
 
 /// Validates one position: 2 or 3 finite numbers, longitude and latitude in range.
@@ -565,7 +571,7 @@ fn positions(
         other => return Err(Fault::nesting(path, other, "an array of positions")),
     };
     if items.is_empty() {
-        return Err(Fault::plain(format!(
+        return Err(Fault::empty(format!(
             "{} is empty; {what} needs at least {min} position(s)",
             at(path)
         )));
@@ -645,7 +651,7 @@ fn same_position(a: &Value, b: &Value) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;

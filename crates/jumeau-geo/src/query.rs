@@ -16,11 +16,11 @@
 //!   equirectangular plane centred on the reference point, compared by haversine distance),
 //!   then measured geodesically. `maxDistance` keeps distances `<=` the bound and
 //!   `minDistance` distances `>=` it.
-//! * Members of a `GeometryCollection` should not overlap one another: `geo`'s `Relate`
-//!   does not support collections of overlapping polygons.
+//! * Geometries are valid OGC geometries (see [`Geometry::from_geojson`]), which the DE-9IM
+//!   engine requires; in particular polygons of a `GeometryCollection` do not overlap.
 use std::fmt;
 
-use geo::{Distance, Geodesic, Haversine, Intersects, Relate};
+use geo::{BoundingRect, Distance, Geodesic, Haversine, Intersects, Relate};
 use serde_json::Value;
 
 use crate::{BBox, GeoError, Geometry};
@@ -265,10 +265,20 @@ impl GeoQuery {
             return max_distance.is_none_or(|m| d <= m) && min_distance.is_none_or(|m| d >= m);
         }
         // Cheap rejection: geometries whose boxes do not meet share no point.
-        if !g.bbox().intersects(&self.geometry.bbox()) {
-            return self.georel == GeoRel::Disjoint;
+        if let (Some(a), Some(b)) = (entity.bounding_rect(), reference.bounding_rect()) {
+            let apart = a.max().x < b.min().x
+                || b.max().x < a.min().x
+                || a.max().y < b.min().y
+                || b.max().y < a.min().y;
+            if apart {
+                return self.georel == GeoRel::Disjoint;
+            }
         }
-        match self.georel {
+        let georel = &self.georel;
+        // `geo`'s DE-9IM engine may panic on invalid polygons; validation refuses them, but a
+        // value deserialised from an older store bypasses it. Such a geometry then simply
+        // does not match instead of bringing down the request or poisoning a store lock.
+        std::panic::catch_unwind(|| match georel {
             GeoRel::Intersects => entity.intersects(&reference),
             GeoRel::Disjoint => !entity.intersects(&reference),
             GeoRel::Within => entity.relate(&reference).is_within(),
@@ -276,7 +286,8 @@ impl GeoQuery {
             GeoRel::Equals => entity.relate(&reference).is_equal_topo(),
             GeoRel::Overlaps => entity.relate(&reference).is_overlaps(),
             GeoRel::Near { .. } => false,
-        }
+        })
+        .unwrap_or(false)
     }
 
     /// A box outside which nothing can match, for an index prefilter; `None` when the
@@ -335,21 +346,32 @@ fn near_box(p: geo::Point<f64>, d: f64) -> BBox {
     bbox
 }
 
+/// Largest ratio between geodesic (WGS84) and haversine distances over the same pair of
+/// points, divided by the smallest: 1.0045 / 0.9944 (meridian arcs at the pole and at the
+/// equator), rounded up. A candidate farther than the best one by less than this factor
+/// (in haversine terms) might still be geodesically closer.
+const ELLIPSOID_SPREAD: f64 = 1.011;
+
 /// Geodesic distance in metres from `p` to the closest point of `g` (0 when `p` lies on or
 /// inside it), found as described in the module documentation.
 fn distance_m(g: &geo::Geometry<f64>, p: geo::Point<f64>) -> f64 {
-    let mut best = Closest {
+    let mut search = Closest {
         p,
         k: p.y().to_radians().cos(),
-        haversine: f64::INFINITY,
-        at: None,
+        best: f64::INFINITY,
+        candidates: Vec::new(),
     };
-    best.visit(g);
-    match best.at {
-        _ if best.haversine == 0.0 => 0.0,
-        Some(c) => Geodesic.distance(p, geo::Point::from(c)),
-        None => f64::INFINITY,
+    search.visit(g);
+    if search.best == 0.0 {
+        return 0.0;
     }
+    let limit = search.best * ELLIPSOID_SPREAD + 1e-6;
+    search
+        .candidates
+        .iter()
+        .filter(|(h, _)| *h <= limit)
+        .map(|(_, c)| Geodesic.distance(p, geo::Point::from(*c)))
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// The search for the point of a geometry closest to `p`.
@@ -358,19 +380,17 @@ struct Closest {
     p: geo::Point<f64>,
     /// cos(latitude of `p`): the longitude scale of the local plane.
     k: f64,
-    /// Haversine distance to the best candidate so far.
-    haversine: f64,
-    /// The best candidate so far.
-    at: Option<geo::Coord<f64>>,
+    /// Smallest haversine distance so far.
+    best: f64,
+    /// Every point considered, with its haversine distance.
+    candidates: Vec<(f64, geo::Coord<f64>)>,
 }
 
 impl Closest {
     fn consider(&mut self, c: geo::Coord<f64>) {
         let h = Haversine.distance(self.p, geo::Point::from(c));
-        if h < self.haversine || self.at.is_none() {
-            self.haversine = h;
-            self.at = Some(c);
-        }
+        self.best = self.best.min(h);
+        self.candidates.push((h, c));
     }
 
     fn segment(&mut self, a: geo::Coord<f64>, b: geo::Coord<f64>) {
@@ -401,8 +421,7 @@ impl Closest {
 
     fn polygon(&mut self, poly: &geo::Polygon<f64>) {
         if poly.intersects(&self.p) {
-            self.haversine = 0.0;
-            self.at = Some(self.p.0);
+            self.best = 0.0;
             return;
         }
         self.line_string(poly.exterior());
@@ -412,7 +431,7 @@ impl Closest {
     }
 
     fn visit(&mut self, g: &geo::Geometry<f64>) {
-        if self.haversine == 0.0 {
+        if self.best == 0.0 {
             return;
         }
         match g {
@@ -431,7 +450,7 @@ impl Closest {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -879,30 +898,34 @@ mod tests {
         }
     }
 
-    /// A random geometry of any type around (`x`, `y`) within `spread` degrees.
+    /// A random valid geometry of any type around (`x`, `y`) within `spread` degrees.
     fn random_geometry(rng: &mut Rng, x: f64, y: f64, spread: f64) -> Geometry {
-        let mut p = |rng: &mut Rng| {
+        let p = |rng: &mut Rng| {
             json!([
                 rng.range(x - spread, x + spread).clamp(-180.0, 180.0),
                 rng.range(y - spread, y + spread).clamp(-90.0, 90.0)
             ])
         };
-        let ring = |rng: &mut Rng, p: &mut dyn FnMut(&mut Rng) -> Value| {
-            // A triangle, always a valid simple ring (possibly degenerate-thin).
+        let ring = |rng: &mut Rng| {
             let a = p(rng);
             json!([a.clone(), p(rng), p(rng), a])
         };
-        let v = match *rng.pick(&[0, 1, 2, 3, 4, 5, 6]) {
-            0 => json!({"type": "Point", "coordinates": p(rng)}),
-            1 => json!({"type": "MultiPoint", "coordinates": [p(rng), p(rng), p(rng)]}),
-            2 => json!({"type": "LineString", "coordinates": [p(rng), p(rng), p(rng)]}),
-            3 => {
-                json!({"type": "MultiLineString", "coordinates": [[p(rng), p(rng)], [p(rng), p(rng)]]})
+        loop {
+            let v = match *rng.pick(&[0, 1, 2, 3, 4, 5, 6]) {
+                0 => json!({"type": "Point", "coordinates": p(rng)}),
+                1 => json!({"type": "MultiPoint", "coordinates": [p(rng), p(rng), p(rng)]}),
+                2 => json!({"type": "LineString", "coordinates": [p(rng), p(rng), p(rng)]}),
+                3 => {
+                    json!({"type": "MultiLineString", "coordinates": [[p(rng), p(rng)], [p(rng), p(rng)]]})
+                }
+                4 | 5 => json!({"type": "Polygon", "coordinates": [ring(rng)]}),
+                _ => json!({"type": "MultiPolygon", "coordinates": [[ring(rng)], [ring(rng)]]}),
+            };
+            // Triangles flattened against the clamps, or overlapping parts, are refused.
+            if let Ok(g) = Geometry::from_geojson(&v) {
+                return g;
             }
-            4 | 5 => json!({"type": "Polygon", "coordinates": [ring(rng, &mut p)]}),
-            _ => json!({"type": "MultiPolygon", "coordinates": [[ring(rng, &mut p)]]}),
-        };
-        geom(v)
+        }
     }
 
     #[test]
@@ -1095,12 +1118,45 @@ mod tests {
         assert!(GeoQuery::parse("within", "Polygon", &deep).is_err());
     }
 
+    const RELS: [GeoRel; 6] = [
+        GeoRel::Within,
+        GeoRel::Contains,
+        GeoRel::Intersects,
+        GeoRel::Equals,
+        GeoRel::Disjoint,
+        GeoRel::Overlaps,
+    ];
+
     #[test]
-    fn degenerate_geometries_do_not_panic() {
-        // Valid per RFC 7946 yet degenerate: zero-length lines, zero-area or self-crossing
-        // rings, collinear rings, holes outside the shell. Every relation must answer.
-        let degenerate = [
-            json!({"type": "LineString", "coordinates": [[1, 1], [1, 1]]}),
+    fn degenerate_but_valid_geometries() {
+        // Accepted by RFC 7946 and by the validation, though degenerate.
+        let zero_line = geom(json!({"type": "LineString", "coordinates": [[1, 1], [1, 1]]}));
+        let twice = geom(json!({"type": "MultiPoint", "coordinates": [[1, 1], [1, 1]]}));
+        let flat = geom(json!({"type": "LineString", "coordinates": [[0, 0], [2, 0], [0, 0]]}));
+        let tri =
+            geom(json!({"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 2], [0, 0]]]}));
+        let geoms = [zero_line.clone(), twice.clone(), flat, tri, pt(1.0, 1.0)];
+        for a in &geoms {
+            for b in &geoms {
+                for rel in RELS {
+                    let _ = GeoQuery {
+                        georel: rel,
+                        geometry: a.clone(),
+                    }
+                    .matches(b);
+                }
+            }
+        }
+        assert!(q("intersects", "Point", "[1,1]").matches(&zero_line));
+        assert!(q("equals", "Point", "[1,1]").matches(&twice));
+        assert!(q("near;maxDistance==0", "Point", "[1,1]").matches(&zero_line));
+    }
+
+    #[test]
+    fn invalid_polygons_from_the_store_do_not_panic() {
+        // Refused by validation, but a store could hold them from before; deserialising
+        // skips validation. Every relation must answer without panicking.
+        let invalid = [
             json!({"type": "Polygon", "coordinates": [[[1, 1], [1, 1], [1, 1], [1, 1]]]}),
             json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [2, 2], [0, 0]]]}),
             json!({"type": "Polygon", "coordinates": [[[0, 0], [2, 2], [2, 0], [0, 2], [0, 0]]]}),
@@ -1110,20 +1166,21 @@ mod tests {
                 {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 2], [0, 0]]]},
                 {"type": "Polygon", "coordinates": [[[1, 0], [3, 0], [3, 2], [1, 0]]]}
             ]}),
-            json!({"type": "MultiPoint", "coordinates": [[1, 1], [1, 1]]}),
-            json!({"type": "Point", "coordinates": [1, 1]}),
         ];
-        let geoms: Vec<Geometry> = degenerate.iter().map(|v| geom(v.clone())).collect();
+        let mut geoms: Vec<Geometry> = invalid
+            .iter()
+            .map(|v| {
+                assert!(Geometry::from_geojson(v).is_err(), "{v}");
+                serde_json::from_value(v.clone()).unwrap()
+            })
+            .collect();
+        geoms.push(pt(1.0, 1.0));
+        geoms.push(geom(
+            json!({"type": "Polygon", "coordinates": [[[0, 0], [3, 0], [3, 3], [0, 0]]]}),
+        ));
         for a in &geoms {
             for b in &geoms {
-                for rel in [
-                    GeoRel::Within,
-                    GeoRel::Contains,
-                    GeoRel::Intersects,
-                    GeoRel::Equals,
-                    GeoRel::Disjoint,
-                    GeoRel::Overlaps,
-                ] {
+                for rel in RELS {
                     let _ = GeoQuery {
                         georel: rel,
                         geometry: a.clone(),
@@ -1138,6 +1195,7 @@ mod tests {
                     geometry: pt(1.0, 1.0),
                 };
                 let _ = near.matches(b);
+                let _ = b.bbox();
             }
         }
     }

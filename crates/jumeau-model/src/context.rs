@@ -113,9 +113,9 @@ fn sdm_name(url: &str) -> Option<&'static str> {
 
 /// The text of a context document bundled with the broker, by the URL clients use for it:
 /// the NGSI-LD core context (every URL [`is_core_context_url`] accepts; the v1.9 document
-/// answers for the older versions too, as it only adds terms) and the Smart Data Models
-/// contexts under their raw.githubusercontent.com and smart-data-models.github.io URLs.
-/// Lets the broker answer the usual contexts without network access.
+/// answers for the older versions too, newer versions mostly adding terms) and the Smart
+/// Data Models contexts under their raw.githubusercontent.com and smart-data-models.github.io
+/// URLs. Lets the broker answer the usual contexts without network access.
 pub fn bundled_context(url: &str) -> Option<&'static str> {
     if is_core_context_url(url) {
         return Some(CORE_DOC);
@@ -493,7 +493,10 @@ impl<'p> Builder<'p> {
         let doc = docs(url).or_else(|| bundled_document(url)).ok_or_else(|| {
             NgsiError::new(
                 ErrorKind::LdContextNotAvailable,
-                format!("the JSON-LD @context '{url}' could not be retrieved; check the URL or send the context inline"),
+                format!(
+                    "the JSON-LD @context '{url}' could not be retrieved; check the URL or send \
+                     the context inline"
+                ),
             )
         })?;
         let inner = doc.get("@context").ok_or_else(|| {
@@ -587,7 +590,8 @@ impl<'p> Builder<'p> {
             Value::Object(d) => self.expanded_definition(term, d, local, defined)?,
             other => {
                 return Err(NgsiError::bad_data(format!(
-                    "the @context term '{term}' must map to an IRI string, a definition object or null, not {other}"
+                    "the @context term '{term}' must map to an IRI string, a definition object or \
+                     null, not {other}"
                 )))
             }
         };
@@ -1000,6 +1004,14 @@ mod tests {
         let ctx = Context::build(&value, &docs).expect("resolved");
         assert_eq!(ctx.expand("x"), "https://example.org/x");
         assert_eq!(ctx.expand("y"), "https://example.org/y");
+        // @import merges a remote context into an inline one.
+        let ctx = Context::build(
+            &json!({"@import": "https://example.org/b.jsonld", "z": "https://example.org/z"}),
+            &docs,
+        )
+        .expect("resolved");
+        assert_eq!(ctx.expand("y"), "https://example.org/y");
+        assert_eq!(ctx.expand("z"), "https://example.org/z");
         // A document wrapper is accepted as the value too.
         let ctx = Context::build(&a, &docs).expect("resolved");
         assert_eq!(ctx.expand("y"), "https://example.org/y");

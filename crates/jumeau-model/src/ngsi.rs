@@ -604,29 +604,34 @@ impl Parser<'_> {
                 let map = raw.as_object().filter(|m| !m.is_empty()).ok_or_else(|| {
                     NgsiError::bad_data(format!(
                         "attribute '{label}' has languageMap {raw}; it must be an object of \
-                         strings by language tag, such as {{\"fr\": \"armoire\", \"en\": \"cabinet\"}}"
+                         strings by language tag, such as \
+                         {{\"fr\": \"armoire\", \"en\": \"cabinet\"}}"
                     ))
                 })?;
                 for (tag, text) in map {
                     let ok = text.is_string()
-                        || text.as_array().is_some_and(|a| a.iter().all(Value::is_string));
+                        || text
+                            .as_array()
+                            .is_some_and(|a| a.iter().all(Value::is_string));
                     if tag.is_empty() || !ok {
                         return Err(NgsiError::bad_data(format!(
                             "attribute '{label}' has languageMap entry '{tag}': {text}; each \
-                             entry maps a language tag (or @none) to a string or an array of strings"
+                             entry maps a language tag (or @none) to a string or an array \
+                             of strings"
                         )));
                     }
                 }
                 AttributeValue::LanguageProperty(map.clone())
             }
             Kind::JsonProperty => AttributeValue::JsonProperty(raw.clone()),
-            Kind::VocabProperty => {
-                AttributeValue::VocabProperty(self.ctx.expand_vocab_value(raw).ok_or_else(|| {
+            Kind::VocabProperty => AttributeValue::VocabProperty(
+                self.ctx.expand_vocab_value(raw).ok_or_else(|| {
                     NgsiError::bad_data(format!(
-                        "attribute '{label}' has vocab {raw}; it must be a term or an array of terms"
+                        "attribute '{label}' has vocab {raw}; it must be a term or an array \
+                         of terms"
                     ))
-                })?)
-            }
+                })?,
+            ),
             Kind::ListProperty => match raw {
                 Value::Array(items) => AttributeValue::ListProperty(items.clone()),
                 other => {
@@ -640,7 +645,9 @@ impl Parser<'_> {
                     items
                         .iter()
                         .map(|i| {
-                            let s = i.as_str().or_else(|| i.get("object").and_then(Value::as_str));
+                            let s = i
+                                .as_str()
+                                .or_else(|| i.get("object").and_then(Value::as_str));
                             match s {
                                 Some(s) => object_uri(label, s),
                                 None => Err(not_uri(label, i)),

@@ -132,6 +132,7 @@ fn classify(s: ValueScalar<'_>, relationship: bool) -> (ValueKind, Option<f64>, 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use jumeau_model::Attribute;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use jumeau_model::context::{bundled_context, referenced_urls, Context};
+use jumeau_model::context::{bundled_document, referenced_urls, Context};
 use jumeau_model::{ErrorKind, NgsiError};
 use jumeau_store::{ContextRecord, Store};
 use serde_json::Value;
@@ -112,11 +112,8 @@ impl ContextResolver {
 
     /// One context document by URL.
     async fn document(&self, url: &str) -> Result<Arc<Value>, NgsiError> {
-        if let Some(text) = bundled_context(url) {
-            let v: Value = serde_json::from_str(text).map_err(|e| {
-                NgsiError::internal(format!("bundled context {url} is invalid: {e}"))
-            })?;
-            return Ok(Arc::new(v));
+        if let Some(doc) = bundled_document(url) {
+            return Ok(doc);
         }
         if let Some(d) = self.docs.lock().ok().and_then(|d| d.get(url).cloned()) {
             return Ok(d);

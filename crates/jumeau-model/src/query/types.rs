@@ -227,6 +227,7 @@ fn join(terms: Vec<TypeExpr>, and: bool) -> TypeExpr {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use jumeau_model::query::q::{compile_regex, date_start, CompOp, QExpr, QValue};
 use regex::Regex;
 use rusqlite::functions::FunctionFlags;
@@ -24,11 +24,14 @@ use crate::index::{datetime_num, ValueKind};
 /// How many compiled patterns the `regexp` function keeps per connection.
 const REGEX_CACHE: usize = 16;
 
+/// The compiled patterns of one connection, most recently compiled last.
+type RegexCache = Mutex<Vec<(String, Arc<Regex>)>>;
+
 /// Registers the SQL functions the prefilters use on a connection: `regexp(pattern, text)`,
 /// true when `text` matches the pattern with the query language's regex syntax and limits
 /// (NULL or non-text `text` never matches). Call it on every connection that runs queries.
 pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
-    let cache: Arc<Mutex<Vec<(String, Arc<Regex>)>>> = Arc::new(Mutex::new(Vec::new()));
+    let cache: Arc<RegexCache> = Arc::new(Mutex::new(Vec::new()));
     conn.create_scalar_function(
         "regexp",
         2,
@@ -54,10 +57,7 @@ pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// A compiled pattern from the connection's small cache, compiling (and caching) it if new.
-fn cached_regex(
-    cache: &Mutex<Vec<(String, Arc<Regex>)>>,
-    pattern: &str,
-) -> Result<Arc<Regex>, String> {
+fn cached_regex(cache: &RegexCache, pattern: &str) -> Result<Arc<Regex>, String> {
     if let Ok(c) = cache.lock() {
         if let Some((_, re)) = c.iter().find(|(p, _)| p == pattern) {
             return Ok(re.clone());
@@ -317,7 +317,7 @@ fn scalar(op: CompOp, v: &QValue, params: &mut Vec<Value>) -> String {
 /// the millisecond (monotonic), so strict and equality comparisons are widened where the
 /// rounding could otherwise lose a candidate.
 fn datetime(op: CompOp, d: &DateTime<Utc>, params: &mut Vec<Value>) -> String {
-    let whole_ms = d.nanosecond() % 1_000_000 == 0;
+    let whole_ms = d.timestamp_subsec_millis() * 1_000_000 == d.timestamp_subsec_nanos();
     let n = bind(params, Value::Real(datetime_num(d)));
     let sql = match op {
         CompOp::Gt | CompOp::Ge => ">=",
@@ -350,6 +350,7 @@ fn date(op: CompOp, d: NaiveDate, params: &mut Vec<Value>) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use std::collections::BTreeSet;
 

@@ -21,11 +21,12 @@ const RESERVED_NAMES: &[&str] = &[
     "deletedAt",
 ];
 
-/// The Lambert-93 (EPSG:2154) area of use in metres — metropolitan France and Corsica
-/// with their coastal waters — as (min, max) eastings and northings.
-const L93_X: (f64, f64) = (-360_000.0, 1_320_000.0);
-/// See [`L93_X`].
-const L93_Y: (f64, f64) = (6_030_000.0, 7_240_000.0);
+/// The Lambert-93 (EPSG:2154) area in metres — metropolitan France and Corsica with a
+/// wide margin — as (min, max) eastings; the same area `jumeau_geo::lambert93_to_wgs84`
+/// accepts, checked here first so that automatic detection can tell the systems apart.
+const L93_X: (f64, f64) = (-400_000.0, 1_500_000.0);
+/// The northings of the Lambert-93 area, see [`L93_X`].
+const L93_Y: (f64, f64) = (5_900_000.0, 7_200_000.0);
 
 /// The bytes without a leading UTF-8 byte order mark (spreadsheets often write one).
 pub(super) fn strip_bom(bytes: &[u8]) -> &[u8] {
@@ -310,12 +311,25 @@ fn wgs84_violation(lon: f64, lat: f64) -> String {
     reason
 }
 
+/// A hint for (x, y) that would be a Lambert-93 point if swapped.
+fn swapped_hint(x: f64, y: f64) -> &'static str {
+    if in_lambert93(y, x) {
+        "; x and y look swapped"
+    } else {
+        ""
+    }
+}
+
 /// Why (x, y) is not in the Lambert-93 area.
 fn lambert93_violation(x: f64, y: f64) -> String {
     format!(
-        "the Lambert-93 point ({x}, {y}) is outside France (x {}..{}, y {}..{}); check the \
+        "the Lambert-93 point ({x}, {y}) is outside France (x {}..{}, y {}..{}){}; check the \
          coordinates and the crs",
-        L93_X.0, L93_X.1, L93_Y.0, L93_Y.1
+        L93_X.0,
+        L93_X.1,
+        L93_Y.0,
+        L93_Y.1,
+        swapped_hint(x, y)
     )
 }
 
@@ -327,8 +341,12 @@ fn auto_violation(x: f64, y: f64) -> String {
     }
     format!(
         "the coordinates ({x}, {y}) are neither WGS84 degrees (longitude -180..180, latitude \
-         -90..90) nor Lambert-93 metres in France (x {}..{}, y {}..{})",
-        L93_X.0, L93_X.1, L93_Y.0, L93_Y.1
+         -90..90) nor Lambert-93 metres in France (x {}..{}, y {}..{}){}",
+        L93_X.0,
+        L93_X.1,
+        L93_Y.0,
+        L93_Y.1,
+        swapped_hint(x, y)
     )
 }
 
@@ -456,8 +474,8 @@ pub(super) fn locate(geometry: &Value, crs: Crs) -> Result<Located, String> {
     } else {
         geometry.clone()
     };
-    let valid =
-        jumeau_geo::Geometry::from_geojson(&wgs84).map_err(|e| format!("invalid geometry: {e}"))?;
+    // The validation messages of jumeau-geo name the geometry and the fix already.
+    let valid = jumeau_geo::Geometry::from_geojson(&wgs84).map_err(|e| e.to_string())?;
     Ok(Located {
         geometry: valid.as_json().clone(),
         converted: lambert,
@@ -725,5 +743,10 @@ mod tests {
         );
         let err = locate(&far, Crs::Lambert93).err().unwrap_or_default();
         assert!(err.contains("is outside France"), "{err}");
+        let swapped = json!({ "type": "Point", "coordinates": [6_600_000, 700_000] });
+        let err = locate(&swapped, Crs::Auto).err().unwrap_or_default();
+        assert!(err.ends_with("; x and y look swapped"), "{err}");
+        let err = locate(&swapped, Crs::Lambert93).err().unwrap_or_default();
+        assert!(err.contains("; x and y look swapped;"), "{err}");
     }
 }
