@@ -21,20 +21,31 @@ use serde_json::json;
 const NS: &str = "https://smartdatamodels.org/dataModel.Streetlighting/";
 
 fn lamp(i: usize, state: &str) -> Entity {
-    let mut e = Entity::new(format!("urn:ngsi-ld:Streetlight:b{i}"), format!("{NS}Streetlight"));
+    let mut e = Entity::new(
+        format!("urn:ngsi-ld:Streetlight:b{i}"),
+        format!("{NS}Streetlight"),
+    );
     let prop = |v| vec![Attribute::new(AttributeValue::Property(v))];
-    e.attrs.insert(format!("{NS}powerRating"), prop(json!(10 + i % 190)));
+    e.attrs
+        .insert(format!("{NS}powerRating"), prop(json!(10 + i % 190)));
     e.attrs.insert(format!("{NS}status"), prop(json!("ok")));
-    e.attrs.insert(format!("{NS}powerState"), prop(json!(state)));
+    e.attrs
+        .insert(format!("{NS}powerState"), prop(json!(state)));
     let point = json!({"type": "Point", "coordinates": [2.2 + (i % 1000) as f64 * 1e-4, 48.8 + (i / 1000) as f64 * 1e-4]});
     if let Ok(g) = Geometry::from_geojson(&point) {
-        e.attrs.insert("https://uri.etsi.org/ngsi-ld/location".into(), vec![Attribute::new(AttributeValue::GeoProperty(g))]);
+        e.attrs.insert(
+            "https://uri.etsi.org/ngsi-ld/location".into(),
+            vec![Attribute::new(AttributeValue::GeoProperty(g))],
+        );
     }
     e
 }
 
 fn state_change(i: usize, state: &str) -> Entity {
-    let mut e = Entity::new(format!("urn:ngsi-ld:Streetlight:b{i}"), format!("{NS}Streetlight"));
+    let mut e = Entity::new(
+        format!("urn:ngsi-ld:Streetlight:b{i}"),
+        format!("{NS}Streetlight"),
+    );
     e.attrs = BTreeMap::from([(
         format!("{NS}powerState"),
         vec![Attribute::new(AttributeValue::Property(json!(state)))],
@@ -44,37 +55,56 @@ fn state_change(i: usize, state: &str) -> Entity {
 
 fn raw_db(dir: &std::path::Path) -> Connection {
     let conn = Connection::open(dir.join("raw.db")).expect("open");
-    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
-    conn.pragma_update(None, "synchronous", "FULL").expect("sync");
-    conn.execute_batch(include_str!("../src/sqlite/schema.sql")).expect("schema");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("sync");
+    conn.execute_batch(include_str!("../src/sqlite/schema.sql"))
+        .expect("schema");
     conn
 }
 
 fn raw_insert(conn: &Connection, entities: &[Entity]) {
     let tx = conn.unchecked_transaction().expect("begin");
     {
-        let mut ins = tx.prepare_cached("INSERT INTO entities (tenant, id, doc) VALUES ('bench', ?1, ?2)").expect("prep");
-        let mut ty = tx.prepare_cached("INSERT INTO entity_types (tenant, type, pk) VALUES ('bench', ?1, ?2)").expect("prep");
+        let mut ins = tx
+            .prepare_cached("INSERT INTO entities (tenant, id, doc) VALUES ('bench', ?1, ?2)")
+            .expect("prep");
+        let mut ty = tx
+            .prepare_cached("INSERT INTO entity_types (tenant, type, pk) VALUES ('bench', ?1, ?2)")
+            .expect("prep");
         let mut av = tx
             .prepare_cached("INSERT INTO attr_values (tenant, attr, pk, vt, num, txt) VALUES ('bench', ?1, ?2, ?3, ?4, ?5)")
             .expect("prep");
-        let mut gv = tx.prepare_cached("INSERT INTO geo_values (tenant, attr, pk) VALUES ('bench', ?1, ?2)").expect("prep");
+        let mut gv = tx
+            .prepare_cached("INSERT INTO geo_values (tenant, attr, pk) VALUES ('bench', ?1, ?2)")
+            .expect("prep");
         let mut rt = tx
             .prepare_cached("INSERT INTO geo_rtree (gid, min_x, max_x, min_y, max_y) VALUES (?1, ?2, ?3, ?4, ?5)")
             .expect("prep");
         for e in entities {
-            ins.execute(params![e.id, serde_json::to_string(e).expect("json")]).expect("insert");
+            ins.execute(params![e.id, serde_json::to_string(e).expect("json")])
+                .expect("insert");
             let pk = tx.last_insert_rowid();
             for t in &e.types {
                 ty.execute(params![t, pk]).expect("type");
             }
             for r in index_rows(e) {
-                av.execute(params![r.attr, pk, r.kind.code(), r.num, r.txt]).expect("row");
+                av.execute(params![r.attr, pk, r.kind.code(), r.num, r.txt])
+                    .expect("row");
             }
             for g in e.geometries("https://uri.etsi.org/ngsi-ld/location") {
-                gv.execute(params!["https://uri.etsi.org/ngsi-ld/location", pk]).expect("geo");
+                gv.execute(params!["https://uri.etsi.org/ngsi-ld/location", pk])
+                    .expect("geo");
                 let b = g.bbox();
-                rt.execute(params![tx.last_insert_rowid(), b.min_x, b.max_x, b.min_y, b.max_y]).expect("box");
+                rt.execute(params![
+                    tx.last_insert_rowid(),
+                    b.min_x,
+                    b.max_x,
+                    b.min_y,
+                    b.max_y
+                ])
+                .expect("box");
             }
         }
     }
@@ -82,7 +112,11 @@ fn raw_insert(conn: &Connection, entities: &[Entity]) {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut group = c.benchmark_group("write 100 entities");
     group.throughput(Throughput::Elements(100));
     group.sample_size(30);
@@ -102,12 +136,16 @@ fn bench(c: &mut Criterion) {
         )
     });
 
-    let store = Arc::new(SqliteStore::open(&dir.path().join("store"), SqliteOptions::default()).expect("store"));
+    let store = Arc::new(
+        SqliteStore::open(&dir.path().join("store"), SqliteOptions::default()).expect("store"),
+    );
     let mut next = 0usize;
     group.bench_function("store create", |b| {
         b.iter_batched(
             || {
-                let ops: Vec<WriteOp> = (next..next + 100).map(|i| WriteOp::Create(lamp(i, "off"))).collect();
+                let ops: Vec<WriteOp> = (next..next + 100)
+                    .map(|i| WriteOp::Create(lamp(i, "off")))
+                    .collect();
                 next += 100;
                 ops
             },
@@ -124,7 +162,10 @@ fn bench(c: &mut Criterion) {
                 round += 1;
                 let state = if round.is_multiple_of(2) { "on" } else { "off" };
                 (0..100)
-                    .map(|k| WriteOp::Upsert { entity: state_change((round * 100 + k) % loaded, state), replace: false })
+                    .map(|k| WriteOp::Upsert {
+                        entity: state_change((round * 100 + k) % loaded, state),
+                        replace: false,
+                    })
                     .collect::<Vec<_>>()
             },
             |ops| rt.block_on(store.write("bench", ops)).expect("write"),

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use jumeau_model::query::EntityQuery;
+use jumeau_model::query::{EntityQuery, TypeExpr};
 use jumeau_model::{Entity, NgsiError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -22,6 +22,7 @@ use crate::{
     ApiKeyRecord, AttrInfo, ContextRecord, Page, Store, StoreError, StoreResult, TenantInfo,
     TypeInfo, WriteOp, WriteOutcome,
 };
+use qsql::Strategy;
 use writer::Writer;
 
 /// The schema version this build writes; a database with a newer one is refused.
@@ -38,6 +39,9 @@ pub struct SqliteOptions {
     pub cache_kib: i64,
     /// Most operations committed in one transaction.
     pub max_batch: usize,
+    /// Rows a query walks, checking each, before it builds candidate sets from the value
+    /// indexes instead (see [`run_query`]).
+    pub scan_budget: usize,
 }
 
 impl Default for SqliteOptions {
@@ -45,6 +49,7 @@ impl Default for SqliteOptions {
         Self {
             cache_kib: 8 * 1024,
             max_batch: 2000,
+            scan_budget: 2000,
         }
     }
 }
@@ -193,21 +198,45 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-/// Builds the candidate-selection SQL of a query; exact filtering happens in Rust.
-fn candidate_sql(query: &EntityQuery, params: &mut Vec<SqlValue>) -> String {
-    let mut sql = String::from("SELECT e.pk, e.doc FROM entities e WHERE e.tenant = ?1");
+/// Builds the candidate-selection SQL of a query: the rows after `after_pk`, in pk order,
+/// that the indexes cannot rule out. Exact filtering happens in Rust.
+fn candidate_sql(
+    query: &EntityQuery,
+    params: &mut Vec<SqlValue>,
+    strategy: Strategy,
+    after_pk: i64,
+    budget: Option<usize>,
+) -> String {
     let push = |params: &mut Vec<SqlValue>, v: SqlValue| {
         params.push(v);
         format!("?{}", params.len())
     };
-    if let Some(types) = &query.types {
+    let after = push(params, SqlValue::Integer(after_pk));
+    let single_type = match &query.types {
+        Some(TypeExpr::Type(t)) => Some(t.clone()),
+        _ => None,
+    };
+    // One type: walk that type's index in pk order (no sort, stops early).
+    let mut sql = match &single_type {
+        Some(t) => {
+            let t = push(params, SqlValue::Text(t.clone()));
+            format!(
+                "SELECT e.pk, e.doc FROM entity_types t JOIN entities e ON e.pk = t.pk \
+                 WHERE t.tenant = ?1 AND t.type = {t} AND t.pk > {after}"
+            )
+        }
+        None => {
+            format!("SELECT e.pk, e.doc FROM entities e WHERE e.tenant = ?1 AND e.pk > {after}")
+        }
+    };
+    if let (Some(types), None) = (&query.types, &single_type) {
         let list: Vec<String> = types
             .mentioned()
             .into_iter()
             .map(|t| push(params, SqlValue::Text(t.to_string())))
             .collect();
         sql.push_str(&format!(
-            " AND e.pk IN (SELECT pk FROM entity_types WHERE tenant = ?1 AND type IN ({}))",
+            " AND EXISTS (SELECT 1 FROM entity_types t WHERE t.pk = e.pk AND t.tenant = ?1 AND t.type IN ({}))",
             list.join(",")
         ));
     }
@@ -226,12 +255,12 @@ fn candidate_sql(query: &EntityQuery, params: &mut Vec<SqlValue>) -> String {
             .map(|a| push(params, SqlValue::Text(a.clone())))
             .collect();
         sql.push_str(&format!(
-            " AND e.pk IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr IN ({}))",
+            " AND EXISTS (SELECT 1 FROM attr_values a WHERE a.pk = e.pk AND a.tenant = ?1 AND a.attr IN ({}))",
             list.join(",")
         ));
     }
     if let Some(q) = &query.q {
-        let pre = qsql::q_prefilter(q, "e.pk", params);
+        let pre = qsql::q_prefilter_with(q, "e.pk", params, strategy);
         sql.push_str(&format!(" AND ({pre})"));
     }
     if let Some(geo) = &query.geo {
@@ -252,39 +281,104 @@ fn candidate_sql(query: &EntityQuery, params: &mut Vec<SqlValue>) -> String {
             ));
         }
     }
-    sql.push_str(" ORDER BY e.pk");
+    sql.push_str(if single_type.is_some() {
+        " ORDER BY t.pk"
+    } else {
+        " ORDER BY e.pk"
+    });
+    if let Some(n) = budget {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
     sql
 }
 
 /// Answers a query on one connection: candidates from the indexes, exact test in Rust.
-fn run_query(conn: &Connection, tenant: &str, query: &EntityQuery) -> StoreResult<Page> {
+///
+/// Attribute conditions can be checked two ways (see [`Strategy`]); which is cheaper depends
+/// on how many entities match, which is not known in advance. So a page is first sought by
+/// walking candidates in order and checking each one (fast when matches are dense), for at
+/// most `scan_budget` rows; if the page is still not full, the rest is found from the value
+/// indexes (fast when matches are sparse). Counting always uses the indexes.
+fn run_query(
+    conn: &Connection,
+    tenant: &str,
+    query: &EntityQuery,
+    scan_budget: usize,
+) -> StoreResult<Page> {
+    let mut page = Page::default();
+    let mut matched: u64 = 0;
+    let mut after_pk = 0i64;
+    let two_pass = query.q.is_some() && !query.count;
+    if two_pass {
+        let budget = scan_budget.max(2 * (query.offset + query.limit));
+        let (seen, done) = scan_candidates(
+            conn,
+            tenant,
+            query,
+            Strategy::Correlated,
+            Some(budget),
+            &mut after_pk,
+            &mut matched,
+            &mut page,
+        )?;
+        if done || seen < budget {
+            return Ok(page);
+        }
+    }
+    scan_candidates(
+        conn,
+        tenant,
+        query,
+        Strategy::Materialized,
+        None,
+        &mut after_pk,
+        &mut matched,
+        &mut page,
+    )?;
+    if query.count {
+        page.count = Some(matched);
+    }
+    Ok(page)
+}
+
+/// Runs one pass of candidate selection; returns the rows seen and whether the page is
+/// complete.
+#[allow(clippy::too_many_arguments)]
+fn scan_candidates(
+    conn: &Connection,
+    tenant: &str,
+    query: &EntityQuery,
+    strategy: Strategy,
+    budget: Option<usize>,
+    after_pk: &mut i64,
+    matched: &mut u64,
+    page: &mut Page,
+) -> StoreResult<(usize, bool)> {
     let mut params = vec![SqlValue::Text(tenant.to_string())];
-    let sql = candidate_sql(query, &mut params);
+    let sql = candidate_sql(query, &mut params, strategy, *after_pk, budget);
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
     let mut rows = stmt
         .query(rusqlite::params_from_iter(params.iter()))
         .map_err(sql_err)?;
-    let mut page = Page::default();
-    let mut matched: u64 = 0;
     let wanted = query.offset.saturating_add(query.limit);
+    let mut seen = 0usize;
     while let Some(row) = rows.next().map_err(sql_err)? {
+        seen += 1;
+        *after_pk = row.get(0).map_err(sql_err)?;
         let doc: String = row.get(1).map_err(sql_err)?;
         let e = decode_entity(&doc)?;
         if !query.matches(&e) {
             continue;
         }
-        matched += 1;
-        if matched as usize > query.offset && page.entities.len() < query.limit {
+        *matched += 1;
+        if *matched as usize > query.offset && page.entities.len() < query.limit {
             page.entities.push(e);
         }
-        if !query.count && matched as usize >= wanted {
-            break;
+        if !query.count && *matched as usize >= wanted {
+            return Ok((seen, true));
         }
     }
-    if query.count {
-        page.count = Some(matched);
-    }
-    Ok(page)
+    Ok((seen, false))
 }
 
 #[async_trait]
@@ -314,7 +408,8 @@ impl Store for SqliteStore {
 
     async fn query(&self, tenant: &str, query: &EntityQuery) -> StoreResult<Page> {
         let (tenant, query) = (tenant.to_string(), query.clone());
-        self.read(move |conn| run_query(conn, &tenant, &query))
+        let budget = self.options.scan_budget;
+        self.read(move |conn| run_query(conn, &tenant, &query, budget))
             .await
     }
 

@@ -83,9 +83,30 @@ fn cached_regex(cache: &RegexCache, pattern: &str) -> Result<Arc<Regex>, String>
 /// already hold the tenant as `?1`; the values of the expression are pushed after it and
 /// referenced by their numbers. The result is `1` when no index can narrow the query.
 pub fn q_prefilter(q: &QExpr, pk_column: &str, params: &mut Vec<Value>) -> String {
+    q_prefilter_with(q, pk_column, params, Strategy::Materialized)
+}
+
+/// How the attribute conditions are checked; both give the same rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// `pk IN (SELECT pk ...)`: each condition's matching set is built once from the value
+    /// indexes. Cheap when conditions are selective; costly when they match most rows.
+    Materialized,
+    /// `EXISTS (SELECT 1 ... WHERE pk = <row>)`: each candidate row is checked through the
+    /// (pk, attr) index. Cheap when the scan can stop early because matches are dense.
+    Correlated,
+}
+
+/// [`q_prefilter`] with a chosen [`Strategy`].
+pub fn q_prefilter_with(
+    q: &QExpr,
+    pk_column: &str,
+    params: &mut Vec<Value>,
+    strategy: Strategy,
+) -> String {
     let plan = simplify(plan(q));
     let mut out = String::new();
-    render(&plan, pk_column, params, &mut out);
+    render(&plan, pk_column, params, strategy, &mut out);
     out
 }
 
@@ -215,7 +236,7 @@ fn bind(params: &mut Vec<Value>, v: Value) -> String {
     format!("?{}", params.len())
 }
 
-fn render(p: &Plan<'_>, pk: &str, params: &mut Vec<Value>, out: &mut String) {
+fn render(p: &Plan<'_>, pk: &str, params: &mut Vec<Value>, strategy: Strategy, out: &mut String) {
     match p {
         Plan::Const(b) => out.push_str(if *b { "1" } else { "0" }),
         Plan::And(v) | Plan::Or(v) => {
@@ -229,16 +250,21 @@ fn render(p: &Plan<'_>, pk: &str, params: &mut Vec<Value>, out: &mut String) {
                 if i > 0 {
                     out.push_str(sep);
                 }
-                render(t, pk, params, out);
+                render(t, pk, params, strategy, out);
             }
             out.push(')');
         }
         Plan::Has { attr, cond, negate } => {
             let attr = bind(params, Value::Text((*attr).to_string()));
             let not = if *negate { "NOT " } else { "" };
-            out.push_str(&format!(
-                "{pk} {not}IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr = {attr}"
-            ));
+            out.push_str(&match strategy {
+                Strategy::Materialized => format!(
+                    "{pk} {not}IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr = {attr}"
+                ),
+                Strategy::Correlated => format!(
+                    "{not}EXISTS (SELECT 1 FROM attr_values WHERE pk = {pk} AND attr = {attr} AND tenant = ?1"
+                ),
+            });
             if let Some(c) = cond {
                 out.push_str(" AND ");
                 render_cond(c, params, out);
@@ -360,13 +386,7 @@ mod tests {
     use super::*;
     use crate::index::index_rows;
 
-    const SCHEMA: &str = "
-        CREATE TABLE entities(pk INTEGER PRIMARY KEY, tenant TEXT NOT NULL);
-        CREATE TABLE attr_values(tenant TEXT NOT NULL, attr TEXT NOT NULL, pk INTEGER NOT NULL,
-            vt TEXT NOT NULL, num REAL, txt TEXT);
-        CREATE INDEX attr_values_num ON attr_values(tenant, attr, num);
-        CREATE INDEX attr_values_txt ON attr_values(tenant, attr, txt);
-        CREATE INDEX attr_values_pk ON attr_values(pk);";
+    const SCHEMA: &str = include_str!("schema.sql");
 
     fn ex(s: &str) -> String {
         format!("https://example.org/{s}")
@@ -529,8 +549,11 @@ mod tests {
         register_functions(&conn).unwrap();
         for (i, e) in es.iter().enumerate() {
             let pk = i as i64 + 1;
-            conn.execute("INSERT INTO entities(pk, tenant) VALUES (?1, 't1')", [pk])
-                .unwrap();
+            conn.execute(
+                "INSERT INTO entities(pk, tenant, id, doc) VALUES (?1, 't1', 'e' || ?1, '{}')",
+                [pk],
+            )
+            .unwrap();
             for r in index_rows(e) {
                 conn.execute(
                     "INSERT INTO attr_values(tenant, attr, pk, vt, num, txt) VALUES ('t1', ?1, ?2, ?3, ?4, ?5)",
@@ -540,8 +563,11 @@ mod tests {
             }
         }
         // Another tenant whose rows match everything: they must never leak.
-        conn.execute("INSERT INTO entities(pk, tenant) VALUES (1000, 't2')", [])
-            .unwrap();
+        conn.execute(
+            "INSERT INTO entities(pk, tenant, id, doc) VALUES (1000, 't2', 'e', '{}')",
+            [],
+        )
+        .unwrap();
         for e in es {
             for r in index_rows(e) {
                 conn.execute(
@@ -554,15 +580,23 @@ mod tests {
         conn
     }
 
+    /// The rows the prefilter selects; both strategies must select the same rows.
     fn prefiltered(conn: &Connection, q: &QExpr) -> (String, BTreeSet<i64>) {
-        let mut params = vec![Value::Text("t1".into())];
-        let pre = q_prefilter(q, "e.pk", &mut params);
-        let sql = format!("SELECT e.pk FROM entities e WHERE e.tenant = ?1 AND ({pre})");
-        let mut stmt = conn.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        (sql, rows.map(|r| r.unwrap()).collect())
+        let run = |strategy| {
+            let mut params = vec![Value::Text("t1".into())];
+            let pre = q_prefilter_with(q, "e.pk", &mut params, strategy);
+            let sql = format!("SELECT e.pk FROM entities e WHERE e.tenant = ?1 AND ({pre})");
+            let mut stmt = conn.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let set: BTreeSet<i64> = rows.map(|r| r.unwrap()).collect();
+            (sql, set)
+        };
+        let (sql, materialized) = run(Strategy::Materialized);
+        let (corr_sql, correlated) = run(Strategy::Correlated);
+        assert_eq!(materialized, correlated, "{sql}\n{corr_sql}");
+        (sql, materialized)
     }
 
     #[test]

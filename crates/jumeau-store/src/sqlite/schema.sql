@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS attr_values (
 );
 CREATE INDEX IF NOT EXISTS attr_values_num ON attr_values (tenant, attr, num);
 CREATE INDEX IF NOT EXISTS attr_values_txt ON attr_values (tenant, attr, txt);
-CREATE INDEX IF NOT EXISTS attr_values_pk ON attr_values (pk);
+CREATE INDEX IF NOT EXISTS attr_values_pk ON attr_values (pk, attr);
 
 -- GeoProperty values: the geometry, and its bounding box in an R*Tree.
 CREATE TABLE IF NOT EXISTS geo_values (
