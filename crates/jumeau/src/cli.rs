@@ -27,7 +27,12 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct DataArgs {
     /// Data directory of the embedded store.
-    #[arg(long, env = "JUMEAU_DATA", default_value = "./jumeau-data")]
+    #[arg(
+        long,
+        env = "JUMEAU_DATA",
+        default_value = "./jumeau-data",
+        global = true
+    )]
     pub data: PathBuf,
 }
 
@@ -313,12 +318,17 @@ async fn import_file(args: ImportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let twin = open_twin(&args.data.data)?;
     let tenant = args.tenant.clone();
-    let format = import::detect_format(&args.file, &bytes).with_context(|| {
-        format!(
-            "{}: unknown format; expected NGSI-LD JSON, GeoJSON, CSV or a Jumeau export",
-            args.file.display()
-        )
-    })?;
+    let is_export = serde_json::from_slice::<Value>(&bytes).is_ok_and(|v| dump::is_dump(&v));
+    let format = if is_export {
+        Format::NgsiLd
+    } else {
+        import::detect_format(&args.file, &bytes).with_context(|| {
+            format!(
+                "{}: unknown format; expected NGSI-LD JSON, GeoJSON, CSV or a Jumeau export",
+                args.file.display()
+            )
+        })?
+    };
     let default_ctx = args.context.clone().map(Value::String);
     let (report, notes) = match format {
         Format::NgsiLd => {
