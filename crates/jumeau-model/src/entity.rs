@@ -26,10 +26,18 @@ pub struct Entity {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attrs: BTreeMap<String, Vec<Attribute>>,
     /// When the broker first stored the entity.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_microseconds_option"
+    )]
     pub created_at: Option<DateTime<Utc>>,
     /// When the broker last changed the entity.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_microseconds_option"
+    )]
     pub modified_at: Option<DateTime<Utc>>,
 }
 
@@ -44,7 +52,12 @@ pub struct Attribute {
     #[serde(rename = "ds", default, skip_serializing_if = "Option::is_none")]
     pub dataset_id: Option<String>,
     /// When the value was observed (for readings), in UTC.
-    #[serde(rename = "oa", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "oa",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_microseconds_option"
+    )]
     pub observed_at: Option<DateTime<Utc>>,
     /// The unit as a UN/CEFACT common code (KWH, WTT, MTR, CEL...).
     #[serde(rename = "uc", default, skip_serializing_if = "Option::is_none")]
@@ -53,10 +66,20 @@ pub struct Attribute {
     #[serde(rename = "sub", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sub: BTreeMap<String, Vec<Attribute>>,
     /// When the broker first stored this attribute instance.
-    #[serde(rename = "ca", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ca",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_microseconds_option"
+    )]
     pub created_at: Option<DateTime<Utc>>,
     /// When the broker last changed this attribute instance.
-    #[serde(rename = "ma", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ma",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "chrono::serde::ts_microseconds_option"
+    )]
     pub modified_at: Option<DateTime<Utc>>,
 }
 

@@ -19,7 +19,7 @@ fn ex(s: &str) -> String {
 fn lamp(i: usize) -> Entity {
     let mut e = Entity::new(
         format!("urn:ngsi-ld:Streetlight:{i}"),
-        ex(if i % 10 == 0 {
+        ex(if i.is_multiple_of(10) {
             "Cabinet"
         } else {
             "Streetlight"
@@ -29,9 +29,9 @@ fn lamp(i: usize) -> Entity {
     e.attrs.insert(ex("power"), p(json!(i % 200)));
     e.attrs.insert(
         ex("status"),
-        p(json!(if i % 97 == 0 { "broken" } else { "ok" })),
+        p(json!(if i.is_multiple_of(97) { "broken" } else { "ok" })),
     );
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         e.attrs.insert(ex("tech"), p(json!("LED")));
     }
     let g = Geometry::from_geojson(&json!({"type": "Point", "coordinates": [2.0 + (i % 50) as f64 * 0.001, 48.0 + (i / 50) as f64 * 0.001]}))

@@ -67,24 +67,40 @@ pub struct Resp {
 impl Resp {
     /// The body as JSON (panics with the body when it is not JSON).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("the body is not JSON ({e}): status {} body {:?}", self.status, self.text))
+        serde_json::from_str(&self.text).unwrap_or_else(|e| {
+            panic!(
+                "the body is not JSON ({e}): status {} body {:?}",
+                self.status, self.text
+            )
+        })
     }
 
     /// A header value as text.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap().to_string())
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
     }
 
     /// The Content-Type without parameters.
     pub fn content_type(&self) -> String {
-        self.header(CONTENT_TYPE.as_str()).unwrap_or_default().split(';').next().unwrap_or("").trim().to_string()
+        self.header(CONTENT_TYPE.as_str())
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
     }
 
     /// Asserts the status, with the body in the message.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
         self
     }
 
@@ -92,12 +108,33 @@ impl Resp {
     /// segment of the `type` URI, e.g. `BadRequestData`). Returns the detail.
     #[track_caller]
     pub fn problem(&self, status: u16, kind: &str) -> String {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
-        assert_eq!(self.content_type(), "application/json", "problem media type; body: {}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.content_type(),
+            "application/json",
+            "problem media type; body: {}",
+            self.text
+        );
         let v = self.json();
-        let t = v["type"].as_str().unwrap_or_else(|| panic!("no problem type in {}", self.text));
-        assert_eq!(t.rsplit('/').next().unwrap(), kind, "problem type; body: {}", self.text);
-        assert_eq!(v["status"].as_u64(), Some(u64::from(status)), "problem status member: {}", self.text);
+        let t = v["type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no problem type in {}", self.text));
+        assert_eq!(
+            t.rsplit('/').next().unwrap(),
+            kind,
+            "problem type; body: {}",
+            self.text
+        );
+        assert_eq!(
+            v["status"].as_u64(),
+            Some(u64::from(status)),
+            "problem status member: {}",
+            self.text
+        );
         assert!(v["title"].is_string(), "problem title: {}", self.text);
         v["detail"].as_str().unwrap_or_default().to_string()
     }
@@ -117,10 +154,26 @@ impl Server {
         assert!(twin.auth.bootstrap_admin(ADMIN_KEY).await.unwrap());
         let all = || vec!["*".to_string()];
         let a = || vec!["city-a".to_string()];
-        let (editor, _) = twin.auth.create_key("editor", Role::Editor, all()).await.unwrap();
-        let (reader, _) = twin.auth.create_key("reader", Role::Reader, all()).await.unwrap();
-        let (editor_a, rec) = twin.auth.create_key("editor-a", Role::Editor, a()).await.unwrap();
-        let (reader_a, _) = twin.auth.create_key("reader-a", Role::Reader, a()).await.unwrap();
+        let (editor, _) = twin
+            .auth
+            .create_key("editor", Role::Editor, all())
+            .await
+            .unwrap();
+        let (reader, _) = twin
+            .auth
+            .create_key("reader", Role::Reader, all())
+            .await
+            .unwrap();
+        let (editor_a, rec) = twin
+            .auth
+            .create_key("editor-a", Role::Editor, a())
+            .await
+            .unwrap();
+        let (reader_a, _) = twin
+            .auth
+            .create_key("reader-a", Role::Reader, a())
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app = App::new(twin.clone(), config);
@@ -176,7 +229,11 @@ impl Server {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        Resp { status, headers, text }
+        Resp {
+            status,
+            headers,
+            text,
+        }
     }
 
     /// GET with the editor key.
@@ -191,12 +248,22 @@ impl Server {
 
     /// A request with an application/json body and the editor key.
     pub async fn json(&self, method: Method, path: &str, body: &Value) -> Resp {
-        self.send(self.req(method, path).header(CONTENT_TYPE, "application/json").body(body.to_string())).await
+        self.send(
+            self.req(method, path)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_string()),
+        )
+        .await
     }
 
     /// A request with an application/ld+json body and the editor key.
     pub async fn json_ld(&self, method: Method, path: &str, body: &Value) -> Resp {
-        self.send(self.req(method, path).header(CONTENT_TYPE, "application/ld+json").body(body.to_string())).await
+        self.send(
+            self.req(method, path)
+                .header(CONTENT_TYPE, "application/ld+json")
+                .body(body.to_string()),
+        )
+        .await
     }
 
     /// POST with an application/json body and the editor key.
@@ -221,7 +288,12 @@ impl Server {
 
     /// Creates entities in one batch and asserts 201.
     pub async fn create_all(&self, entities: &[Value]) {
-        self.post("/ngsi-ld/v1/entityOperations/create", &Value::Array(entities.to_vec())).await.expect(201);
+        self.post(
+            "/ngsi-ld/v1/entityOperations/create",
+            &Value::Array(entities.to_vec()),
+        )
+        .await
+        .expect(201);
     }
 
     /// GET of an entity by id (path-encoded), normalized, with the editor key.
@@ -257,7 +329,9 @@ pub fn ids_of(v: &Value) -> Vec<String> {
 pub fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

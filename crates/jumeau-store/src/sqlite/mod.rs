@@ -30,7 +30,7 @@ const SCHEMA_VERSION: i64 = 1;
 /// The database file inside the data directory.
 const DB_FILE: &str = "jumeau.db";
 /// Read connections kept open (the machine a commune runs on is small).
-const READ_POOL: usize = 4;
+const READ_POOL: usize = 8;
 
 /// Tuning of the embedded engine.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub struct SqliteOptions {
 impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
-            cache_kib: 8 * 1024,
+            cache_kib: 4 * 1024,
             max_batch: 2000,
             scan_budget: 2000,
         }
@@ -212,11 +212,17 @@ fn candidate_sql(
         format!("?{}", params.len())
     };
     let after = push(params, SqlValue::Integer(after_pk));
+    // With ids or a bounded geo-query, those small sets drive the search; otherwise one
+    // type's index is walked in pk order (no sort, the walk stops early).
+    let narrow = !query.ids.is_empty()
+        || query
+            .geo
+            .as_ref()
+            .is_some_and(|g| g.query.candidate_bbox().is_some());
     let single_type = match &query.types {
-        Some(TypeExpr::Type(t)) => Some(t.clone()),
+        Some(TypeExpr::Type(t)) if !narrow => Some(t.clone()),
         _ => None,
     };
-    // One type: walk that type's index in pk order (no sort, stops early).
     let mut sql = match &single_type {
         Some(t) => {
             let t = push(params, SqlValue::Text(t.clone()));
@@ -224,6 +230,10 @@ fn candidate_sql(
                 "SELECT e.pk, e.doc FROM entity_types t JOIN entities e ON e.pk = t.pk \
                  WHERE t.tenant = ?1 AND t.type = {t} AND t.pk > {after}"
             )
+        }
+        // `+e.tenant` keeps SQLite from walking the tenant index when a small set drives.
+        None if narrow => {
+            format!("SELECT e.pk, e.doc FROM entities e WHERE +e.tenant = ?1 AND e.pk > {after}")
         }
         None => {
             format!("SELECT e.pk, e.doc FROM entities e WHERE e.tenant = ?1 AND e.pk > {after}")
@@ -236,7 +246,7 @@ fn candidate_sql(
             .map(|t| push(params, SqlValue::Text(t.to_string())))
             .collect();
         sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM entity_types t WHERE t.pk = e.pk AND t.tenant = ?1 AND t.type IN ({}))",
+            " AND EXISTS (SELECT 1 FROM entity_types t INDEXED BY entity_types_pk WHERE t.pk = e.pk AND t.tenant = ?1 AND t.type IN ({}))",
             list.join(",")
         ));
     }
@@ -255,7 +265,7 @@ fn candidate_sql(
             .map(|a| push(params, SqlValue::Text(a.clone())))
             .collect();
         sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM attr_values a WHERE a.pk = e.pk AND a.tenant = ?1 AND a.attr IN ({}))",
+            " AND EXISTS (SELECT 1 FROM attr_values a INDEXED BY attr_values_pk WHERE a.pk = e.pk AND a.tenant = ?1 AND a.attr IN ({}))",
             list.join(",")
         ));
     }

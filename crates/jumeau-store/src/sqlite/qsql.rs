@@ -262,7 +262,7 @@ fn render(p: &Plan<'_>, pk: &str, params: &mut Vec<Value>, strategy: Strategy, o
                     "{pk} {not}IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr = {attr}"
                 ),
                 Strategy::Correlated => format!(
-                    "{not}EXISTS (SELECT 1 FROM attr_values WHERE pk = {pk} AND attr = {attr} AND tenant = ?1"
+                    "{not}EXISTS (SELECT 1 FROM attr_values INDEXED BY attr_values_pk WHERE pk = {pk} AND attr = {attr} AND tenant = ?1"
                 ),
             });
             if let Some(c) = cond {

@@ -121,7 +121,11 @@ pub(super) fn ensure_tenant(conn: &Connection, tenant: &str) -> StoreResult<()> 
     Ok(())
 }
 
-/// Runs a list of entity writes, each in its own savepoint.
+/// Runs a list of entity writes. Each operation either fails before its first write (a
+/// rejection: not found, already exists, invalid patch) or writes completely, so one
+/// operation's failure never leaves part of it behind nor undoes the others, without the
+/// cost of a savepoint per operation. A storage failure fails the whole job, whose
+/// savepoint the writer rolls back.
 pub(super) fn apply_ops(
     conn: &Connection,
     tenant: &str,
@@ -131,17 +135,9 @@ pub(super) fn apply_ops(
     let now = Utc::now();
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
-        conn.execute_batch("SAVEPOINT op").map_err(sql_err)?;
         match apply_one(conn, tenant, op, now) {
-            Ok(o) => {
-                conn.execute_batch("RELEASE op").map_err(sql_err)?;
-                out.push(Ok(o));
-            }
-            Err(StoreError::Rejected(e)) => {
-                conn.execute_batch("ROLLBACK TO op; RELEASE op")
-                    .map_err(sql_err)?;
-                out.push(Err(e));
-            }
+            Ok(o) => out.push(Ok(o)),
+            Err(StoreError::Rejected(e)) => out.push(Err(e)),
             Err(other) => return Err(other),
         }
     }
@@ -170,6 +166,8 @@ fn load_existing(conn: &Connection, tenant: &str, id: &str) -> StoreResult<(i64,
     load(conn, tenant, id)?.ok_or_else(|| not_found(id))
 }
 
+/// Applies one operation. Invariant: every `StoreError::Rejected` is raised before the
+/// first write of the operation (see [`apply_ops`]).
 fn apply_one(
     conn: &Connection,
     tenant: &str,
