@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::problem::ApiResult;
 use crate::render;
-use crate::request::{read_body, Meta};
+use crate::request::{read_body, require_json, Meta};
 use crate::App;
 
 /// The OpenAPI 3 description of every endpoint.

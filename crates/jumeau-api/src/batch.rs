@@ -329,6 +329,14 @@ pub async fn query(
     }
     params.paging(&mut q)?;
     let mut view = read_view(&app, &meta, &params).await?;
+    if !q.attrs.is_empty() {
+        // The body's attrs select entities and, as in GET /entities, project the answer.
+        let attrs: std::collections::BTreeSet<String> = q.attrs.iter().cloned().collect();
+        view.opts.pick = Some(match view.opts.pick.take() {
+            Some(p) => p.intersection(&attrs).cloned().collect(),
+            None => attrs,
+        });
+    }
     view.ctx = ctx;
     view.ctx_value = meta.context_value(body_ctx.as_ref());
     answer_query(&app, &meta, &q, &view).await

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::params::Params;
 use crate::problem::ApiResult;
 use crate::render;
-use crate::request::{read_body, Meta};
+use crate::request::{read_body, require_json, Meta};
 use crate::App;
 
 fn new_id() -> Result<String, NgsiError> {
@@ -31,6 +31,7 @@ pub async fn create(
     body: Body,
 ) -> ApiResult {
     app.twin.auth.check_any(&meta.caller, Role::Editor)?;
+    require_json(&headers)?;
     let bytes = read_body(&headers, body, app.config.max_body_bytes).await?;
     let doc: Value = serde_json::from_slice(&bytes)
         .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?;
@@ -112,7 +113,8 @@ pub async fn get(State(app): State<App>, Path(id): Path<String>) -> ApiResult {
 
 /// DELETE /jsonldContexts/{id}
 pub async fn delete(State(app): State<App>, meta: Meta, Path(id): Path<String>) -> ApiResult {
-    app.twin.auth.check_any(&meta.caller, Role::Admin)?;
+    // Hosted contexts are shared by every tenant: only an admin of all tenants removes one.
+    app.twin.auth.check_role(&meta.caller, "*", Role::Admin)?;
     if !app.twin.store.delete_context(&id).await? {
         return Err(NgsiError::not_found(format!("no hosted @context with id {id}")).into());
     }

@@ -260,6 +260,30 @@ fn body_context(json: &Value) -> Result<Option<Value>, ApiError> {
     }
 }
 
+/// Checks that a body is declared as JSON (`application/json` or `application/ld+json`).
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match ct.as_deref() {
+        Some("application/json" | "application/ld+json") => Ok(()),
+        other => Err(ApiError(NgsiError::new(
+            ErrorKind::UnsupportedMediaType,
+            format!(
+                "Content-Type '{}' is not accepted; use application/json or application/ld+json",
+                other.unwrap_or("(none)")
+            ),
+        ))),
+    }
+}
+
 /// Reads a body, enforcing Content-Length presence (411) and the size limit (413).
 pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
     let declared = headers.get(header::CONTENT_LENGTH);

@@ -683,7 +683,6 @@ async fn hostile_payloads_are_data() {
 /// NGSI-LD §6.3.4: a POST body that is neither application/json nor application/ld+json is
 /// refused with 415, on every endpoint.
 #[tokio::test]
-#[ignore = "POST /ngsi-ld/v1/jsonldContexts does not check the Content-Type yet"]
 async fn context_registration_checks_the_media_type() {
     let s = start().await;
     let doc = json!({"@context": {"Lamp": "https://example.org/Lamp"}}).to_string();

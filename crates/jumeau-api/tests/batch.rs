@@ -504,7 +504,6 @@ async fn query_with_a_body() {
 /// NGSI-LD §5.2.23: the `attrs` of a Query object also name the attributes returned, as the
 /// `attrs` parameter of GET /entities does.
 #[tokio::test]
-#[ignore = "POST /entityOperations/query does not yet project the answer on the body's attrs"]
 async fn query_body_attrs_project_the_answer() {
     let s = Server::start().await;
     s.create_all(&[light(1, 10), light(2, 20)]).await;

@@ -264,12 +264,12 @@ async fn unreachable_context_is_503_and_writes_nothing() {
         .await
         .problem(404, "ResourceNotFound");
 
-    // A relative context reference cannot be fetched either.
+    // A relative context reference is the client's error, not an unreachable server.
     let body = json!({"id": "urn:ngsi-ld:Thing:3", "type": "Thing", "@context": "context.jsonld"});
     let d = s
         .json_ld(Method::POST, "/ngsi-ld/v1/entities", &body)
         .await
-        .problem(503, "LdContextNotAvailable");
+        .problem(400, "BadRequestData");
     assert!(d.contains("context.jsonld"), "{d}");
     s.entity("urn:ngsi-ld:Thing:3")
         .await

@@ -149,6 +149,11 @@ impl ContextResolver {
     }
 
     async fn fetch(&self, url: &str) -> Result<Value, NgsiError> {
+        if jumeau_model::entity::validate_uri(url).is_err() {
+            return Err(NgsiError::bad_data(format!(
+                "'{url}' is not an absolute URL; an @context must be referenced by an absolute URL"
+            )));
+        }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(not_available(
                 url,
