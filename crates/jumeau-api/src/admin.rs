@@ -93,6 +93,7 @@ pub async fn put_tenant(
     app.twin
         .auth
         .check_role(&meta.caller, &tenant, Role::Admin)?;
+    require_json(&headers)?;
     let bytes = read_body(&headers, body, 64 * 1024).await?;
     let v: Value = serde_json::from_slice(&bytes)
         .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?;
