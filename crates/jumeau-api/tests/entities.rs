@@ -664,3 +664,77 @@ async fn partial_updates_keep_the_attribute_type() {
         json!({"type": "Property", "value": "none"})
     );
 }
+
+#[tokio::test]
+async fn relationships_with_an_object_array_read_back_as_sent() {
+    let s = Server::start().await;
+    let g = |n: u32| format!("urn:ngsi-ld:StreetlightGroup:g{n}");
+    let mut doc = lamp();
+    doc["refGroup"] = json!({"type": "Relationship", "object": [g(1), g(2)]});
+    doc["refCabinet"] = json!({"type": "Relationship", "object": ["urn:ngsi-ld:Cabinet:c1"]});
+    s.create(&doc).await;
+    // Normalized: exactly the input, arrays kept as arrays (even of one object).
+    assert_eq!(fetch(&s, "").await, doc);
+    let concise = fetch(&s, "?options=concise").await;
+    assert_eq!(concise["refGroup"], json!({"object": [g(1), g(2)]}));
+    assert_eq!(
+        concise["refCabinet"],
+        json!({"object": ["urn:ngsi-ld:Cabinet:c1"]})
+    );
+    let kv = fetch(&s, "?options=keyValues").await;
+    assert_eq!(kv["refGroup"], json!([g(1), g(2)]));
+    assert_eq!(kv["refCabinet"], json!(["urn:ngsi-ld:Cabinet:c1"]));
+
+    // Partial updates: an object or a bare value, one URI or an array.
+    let a = format!("{PATH}/attrs/refGroup");
+    s.patch(&a, &json!({"object": g(3)})).await.expect(204);
+    assert_eq!(
+        fetch(&s, "").await["refGroup"],
+        json!({"type": "Relationship", "object": g(3)})
+    );
+    s.patch(&a, &json!({"value": [g(1), g(4)]}))
+        .await
+        .expect(204);
+    assert_eq!(
+        fetch(&s, "").await["refGroup"],
+        json!({"type": "Relationship", "object": [g(1), g(4)]})
+    );
+    s.patch(&a, &json!({"object": [g(5), g(6)]}))
+        .await
+        .expect(204);
+    assert_eq!(
+        fetch(&s, "").await["refGroup"],
+        json!({"type": "Relationship", "object": [g(5), g(6)]})
+    );
+    for bad in [json!([]), json!([g(1), "not a uri"]), json!([g(1), 7])] {
+        s.patch(&a, &json!({"value": bad}))
+            .await
+            .problem(400, "BadRequestData");
+        s.patch(&a, &json!({"object": bad}))
+            .await
+            .problem(400, "BadRequestData");
+    }
+    assert_eq!(
+        fetch(&s, "").await["refGroup"],
+        json!({"type": "Relationship", "object": [g(5), g(6)]})
+    );
+
+    // Every element is checked on creation; the detail names the attribute and the element.
+    let mut bad = lamp();
+    bad["id"] = json!("urn:ngsi-ld:Streetlight:paris-2");
+    bad["refGroup"] = json!({"type": "Relationship", "object": [g(1), "not a uri"]});
+    let d = s
+        .post("/ngsi-ld/v1/entities", &bad)
+        .await
+        .problem(400, "BadRequestData");
+    assert!(
+        d.contains("'refGroup'") && d.contains("object[1]") && d.contains("not a uri"),
+        "{d}"
+    );
+    bad["refGroup"] = json!({"type": "Relationship", "object": []});
+    let d = s
+        .post("/ngsi-ld/v1/entities", &bad)
+        .await
+        .problem(400, "BadRequestData");
+    assert!(d.contains("'refGroup'") && d.contains("empty"), "{d}");
+}

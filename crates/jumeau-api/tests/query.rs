@@ -640,3 +640,38 @@ async fn geo_json_answers_are_features() {
         json!({"type": "Point", "coordinates": [2.3376, 48.8611]})
     );
 }
+
+#[tokio::test]
+async fn relationship_object_arrays_match_on_any_object() {
+    let s = Server::start().await;
+    let (a, b, c) = (
+        "urn:ngsi-ld:Cabinet:a",
+        "urn:ngsi-ld:Cabinet:b",
+        "urn:ngsi-ld:Cabinet:c",
+    );
+    let feeds = |object: Value| json!({"type": "Relationship", "object": object});
+    s.create_all(&[
+        json!({"id": a, "type": "Cabinet", "feeds": feeds(json!(["urn:x:1", "urn:x:2"]))}),
+        json!({"id": b, "type": "Cabinet", "feeds": feeds(json!("urn:x:2"))}),
+        json!({"id": c, "type": "Cabinet", "feeds": feeds(json!(["urn:x:3"]))}),
+    ])
+    .await;
+    let cases: &[(&str, &[&str])] = &[
+        ("feeds==urn:x:1", &[a]),
+        ("feeds==urn:x:2", &[a, b]),
+        ("feeds==\"urn:x:3\"", &[c]),
+        ("feeds==urn:x:1,urn:x:3", &[a, c]),
+        ("feeds!=urn:x:2", &[c]),
+        ("feeds!=urn:x:9", &[a, b, c]),
+        ("feeds~=x:1$", &[a]),
+        ("feeds==urn:x:9", &[]),
+        ("feeds", &[a, b, c]),
+    ];
+    for (q, expected) in cases {
+        assert_eq!(
+            s.sorted_ids(&format!("type=Cabinet&q={}", enc(q))).await,
+            sorted(expected),
+            "q={q}"
+        );
+    }
+}

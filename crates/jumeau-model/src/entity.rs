@@ -88,8 +88,9 @@ pub struct Attribute {
 pub enum AttributeValue {
     /// A Property: any JSON value (number, string, boolean, array, object, typed literal).
     Property(Value),
-    /// A Relationship: the URI of the target entity.
-    Relationship(String),
+    /// A Relationship: the URI of the target entity, or the URIs of several (NGSI-LD allows
+    /// `object` to be a URI or an array of URIs).
+    Relationship(RelObject),
     /// A GeoProperty: a validated GeoJSON geometry in WGS84.
     GeoProperty(Geometry),
     /// A LanguageProperty: strings by language tag (`{"fr": "armoire", "en": "cabinet"}`).
@@ -102,6 +103,76 @@ pub enum AttributeValue {
     ListProperty(Vec<Value>),
     /// A ListRelationship: an ordered list of target entity URIs.
     ListRelationship(Vec<String>),
+}
+
+/// The `object` of a Relationship: one target URI, or an array of them as the client sent
+/// it (NGSI-LD 1.8 §4.5.3).
+///
+/// Serialized untagged, so a stored single object is a plain string, as it always was, and
+/// several objects are an array of strings. An array keeps its form even with one element,
+/// so that what a client wrote as an array is rendered back as an array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RelObject {
+    /// A single target URI (`"object": "urn:..."`).
+    One(String),
+    /// An array of target URIs (`"object": ["urn:...", ...]`), in the order given.
+    Many(Vec<String>),
+}
+
+impl RelObject {
+    /// The target URIs, in order (one for [`RelObject::One`]).
+    pub fn uris(&self) -> &[String] {
+        match self {
+            Self::One(u) => std::slice::from_ref(u),
+            Self::Many(us) => us,
+        }
+    }
+
+    /// Iterates over the target URIs, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.uris().iter()
+    }
+
+    /// True when the object was given as an array.
+    pub fn is_many(&self) -> bool {
+        matches!(self, Self::Many(_))
+    }
+
+    /// The JSON form of the object: a string, or an array of strings.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::One(u) => Value::String(u.clone()),
+            Self::Many(us) => Value::Array(us.iter().cloned().map(Value::String).collect()),
+        }
+    }
+}
+
+impl From<String> for RelObject {
+    fn from(u: String) -> Self {
+        Self::One(u)
+    }
+}
+
+impl From<&str> for RelObject {
+    fn from(u: &str) -> Self {
+        Self::One(u.to_string())
+    }
+}
+
+impl From<Vec<String>> for RelObject {
+    fn from(us: Vec<String>) -> Self {
+        Self::Many(us)
+    }
+}
+
+impl<'a> IntoIterator for &'a RelObject {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
 }
 
 impl AttributeValue {
@@ -229,8 +300,43 @@ pub fn validate_uri(id: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relationship_objects_keep_their_stored_form() {
+        // A single object is stored as a plain string, as before several were allowed.
+        let one = Attribute::new(AttributeValue::Relationship("urn:a:1".into()));
+        let stored = serde_json::to_value(&one).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::json!({"v": {"Relationship": "urn:a:1"}})
+        );
+        let back: Attribute = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, one);
+
+        let many = Attribute::new(AttributeValue::Relationship(RelObject::Many(vec![
+            "urn:a:1".into(),
+            "urn:a:2".into(),
+        ])));
+        let stored = serde_json::to_value(&many).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::json!({"v": {"Relationship": ["urn:a:1", "urn:a:2"]}})
+        );
+        let back: Attribute = serde_json::from_value(stored).unwrap();
+        assert_eq!(back, many);
+
+        // An array of one stays an array.
+        let single_array = RelObject::Many(vec!["urn:a:1".into()]);
+        let back: RelObject =
+            serde_json::from_value(serde_json::to_value(&single_array).unwrap()).unwrap();
+        assert_eq!(back, single_array);
+        assert_eq!(back.to_json(), serde_json::json!(["urn:a:1"]));
+        assert_eq!(back.uris(), RelObject::from("urn:a:1").uris());
+        assert!(back.is_many() && !RelObject::from("urn:a:1").is_many());
+    }
 
     #[test]
     fn uris_are_checked() {

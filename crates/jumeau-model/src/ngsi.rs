@@ -16,7 +16,7 @@ use jumeau_geo::Geometry;
 use serde_json::{json, Map, Value};
 
 use crate::context::{Context, NGSI_LD_NS};
-use crate::entity::validate_uri;
+use crate::entity::{validate_uri, RelObject};
 use crate::time::{format_datetime, parse_datetime};
 use crate::{Attribute, AttributeValue, Entity, NgsiError, Result};
 
@@ -586,18 +586,14 @@ impl Parser<'_> {
             Kind::Property => AttributeValue::Property(raw.clone()),
             Kind::GeoProperty => AttributeValue::GeoProperty(geometry(label, raw)?),
             Kind::Relationship => match raw {
-                Value::String(s) => AttributeValue::Relationship(object_uri(label, s)?),
-                // NGSI-LD 1.8 allows several objects; the model has one per Relationship, so
-                // they are kept, in order, as a ListRelationship.
-                Value::Array(items) if !items.is_empty() => AttributeValue::ListRelationship(
-                    items
-                        .iter()
-                        .map(|i| match i.as_str() {
-                            Some(s) => object_uri(label, s),
-                            None => Err(not_uri(label, i)),
-                        })
-                        .collect::<Result<_>>()?,
-                ),
+                Value::String(s) => {
+                    AttributeValue::Relationship(RelObject::One(object_uri(label, s)?))
+                }
+                // NGSI-LD 1.8 §4.5.3: the object may be an array of URIs; it is kept as an
+                // array, in order, so that it is rendered back as sent.
+                Value::Array(items) => {
+                    AttributeValue::Relationship(RelObject::Many(object_uris(label, items)?))
+                }
                 other => return Err(not_uri(label, other)),
             },
             Kind::LanguageProperty => {
@@ -680,6 +676,31 @@ fn object_uri(label: &str, s: &str) -> Result<String> {
         ))
     })?;
     Ok(s.to_string())
+}
+
+/// Checks every element of a Relationship's object array: each must be a URI string, and
+/// the array must not be empty.
+fn object_uris(label: &str, items: &[Value]) -> Result<Vec<String>> {
+    if items.is_empty() {
+        return Err(NgsiError::bad_data(format!(
+            "relationship '{label}' has an empty object array; give at least one entity URI"
+        )));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item.as_str() {
+            Some(s) => validate_uri(s).map(|()| s.to_string()).map_err(|e| {
+                NgsiError::bad_data(format!(
+                    "relationship '{label}': object[{i}] is not an entity URI: {e}"
+                ))
+            }),
+            None => Err(NgsiError::bad_data(format!(
+                "relationship '{label}': object[{i}] is {item}; each element of the object \
+                 array must be an entity URI such as \"urn:ngsi-ld:Building:1\""
+            ))),
+        })
+        .collect()
 }
 
 fn not_uri(label: &str, v: &Value) -> NgsiError {
@@ -1060,7 +1081,7 @@ fn bare_property_ok(v: &Value) -> bool {
 fn simplified(a: &Attribute, ctx: &Context, opts: &RenderOptions) -> Value {
     match &a.value {
         AttributeValue::Property(v) => v.clone(),
-        AttributeValue::Relationship(u) => Value::String(u.clone()),
+        AttributeValue::Relationship(o) => o.to_json(),
         AttributeValue::GeoProperty(g) => g.as_json().clone(),
         AttributeValue::LanguageProperty(map) => match &opts.lang {
             Some(lang) => pick_language(map, lang).1,
@@ -1086,7 +1107,7 @@ fn full(
     let mut lang_tag = None;
     let (type_name, key, data) = match &a.value {
         AttributeValue::Property(v) => ("Property", "value", v.clone()),
-        AttributeValue::Relationship(u) => ("Relationship", "object", Value::String(u.clone())),
+        AttributeValue::Relationship(o) => ("Relationship", "object", o.to_json()),
         AttributeValue::GeoProperty(g) => ("GeoProperty", "value", g.as_json().clone()),
         AttributeValue::LanguageProperty(map) => match &opts.lang {
             Some(lang) => {
@@ -1317,27 +1338,14 @@ mod tests {
     }
 
     /// What the normalized rendering of a fixture is expected to be: the input without
-    /// @context, observedAt in UTC, and Relationships with several objects as the
-    /// ListRelationship that keeps them.
+    /// @context and with observedAt in UTC (Relationships with several objects are given
+    /// back as sent, an array under `object`).
     fn expected_normalized(doc: &Value) -> Value {
         fn fix(v: &mut Value) {
             if let Value::Object(m) = v {
                 if let Some(Value::String(s)) = m.get("observedAt") {
                     let utc = format_datetime(&parse_datetime(s).expect("fixture dates are valid"));
                     m.insert("observedAt".into(), Value::String(utc));
-                }
-                if m.get("type") == Some(&json!("Relationship"))
-                    && m.get("object").is_some_and(Value::is_array)
-                {
-                    let objects = m.remove("object").unwrap_or_default();
-                    let list: Vec<Value> = objects
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|o| json!({ "object": o }))
-                        .collect();
-                    m.insert("type".into(), json!("ListRelationship"));
-                    m.insert("objectList".into(), Value::Array(list));
                 }
                 for (k, child) in m.iter_mut() {
                     if k != "value" {
@@ -1513,6 +1521,8 @@ mod tests {
                       "observedAt": "2024-03-01T12:00:00.500Z",
                       "source": {"type": "Relationship", "object": "urn:ngsi-ld:Meter:7"}},
             "feeds": {"type": "Relationship", "object": "urn:ngsi-ld:Streetlight:1"},
+            "serves": {"type": "Relationship", "object": ["urn:ngsi-ld:Zone:1", "urn:ngsi-ld:Zone:2"]},
+            "servedBy": {"type": "Relationship", "object": ["urn:ngsi-ld:Feeder:1"]},
             "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [2.35, 48.85]}},
             "name": {"type": "LanguageProperty", "languageMap": {"fr": "armoire", "en": "cabinet"}},
             "config": {"type": "JsonProperty", "json": {"type": "Point", "k": [1, 2]}},
@@ -1536,6 +1546,20 @@ mod tests {
                 "https://uri.etsi.org/ngsi-ld/critical"
             ]))
         );
+        // A Relationship keeps its object as sent: one URI, or an array (even of one).
+        let serves = e.attr(&ctx.expand("serves")).expect("serves");
+        assert_eq!(
+            serves.value,
+            AttributeValue::Relationship(RelObject::Many(vec![
+                "urn:ngsi-ld:Zone:1".into(),
+                "urn:ngsi-ld:Zone:2".into()
+            ]))
+        );
+        let feeds = e.attr(&ctx.expand("feeds")).expect("feeds");
+        assert_eq!(
+            feeds.value,
+            AttributeValue::Relationship("urn:ngsi-ld:Streetlight:1".into())
+        );
         // Normalized gives the input back (types sorted, observedAt as written in UTC).
         let normalized = Value::Object(render_entity(&e, &ctx, &opts(Format::Normalized)));
         let mut expected = doc.clone();
@@ -1551,6 +1575,14 @@ mod tests {
             concise["location"],
             json!({"type": "Point", "coordinates": [2.35, 48.85]})
         );
+        assert_eq!(
+            concise["serves"],
+            json!({"object": ["urn:ngsi-ld:Zone:1", "urn:ngsi-ld:Zone:2"]})
+        );
+        assert_eq!(
+            concise["servedBy"],
+            json!({"object": ["urn:ngsi-ld:Feeder:1"]})
+        );
         assert_eq!(concise["readings"], json!({"valueList": [1, 2, 3]}));
         assert_eq!(concise["shape"]["type"], json!("Property"));
         assert_eq!(concise["address"], json!({"value": {"street": "rue X"}}));
@@ -1559,6 +1591,11 @@ mod tests {
         let kv = Value::Object(render_entity(&e, &ctx, &opts(Format::KeyValues)));
         assert_eq!(kv["power"], json!(3.2));
         assert_eq!(kv["feeds"], json!("urn:ngsi-ld:Streetlight:1"));
+        assert_eq!(
+            kv["serves"],
+            json!(["urn:ngsi-ld:Zone:1", "urn:ngsi-ld:Zone:2"])
+        );
+        assert_eq!(kv["servedBy"], json!(["urn:ngsi-ld:Feeder:1"]));
         assert_eq!(
             kv["location"],
             json!({"type": "Point", "coordinates": [2.35, 48.85]})
@@ -1691,6 +1728,26 @@ mod tests {
         let d = error_of(
             json!({"id": "urn:a:1", "type": "T", "r": {"type": "Relationship", "object": "nope"}}),
         );
+        assert!(d.contains("'r'") && d.contains("URI"), "{d}");
+        // Every element of an object array is checked; the error names the element.
+        let d = error_of(json!({"id": "urn:a:1", "type": "T",
+            "r": {"type": "Relationship", "object": ["urn:b:1", "not a uri"]}}));
+        assert!(
+            d.contains("'r'") && d.contains("object[1]") && d.contains("not a uri"),
+            "{d}"
+        );
+        let d = error_of(json!({"id": "urn:a:1", "type": "T",
+            "r": {"type": "Relationship", "object": ["urn:b:1", 5]}}));
+        assert!(d.contains("'r'") && d.contains("object[1] is 5"), "{d}");
+        let d = error_of(
+            json!({"id": "urn:a:1", "type": "T", "r": {"object": ["urn:b:1", ["urn:b:2"]]}}),
+        );
+        assert!(d.contains("'r'") && d.contains("object[1]"), "{d}");
+        let d = error_of(json!({"id": "urn:a:1", "type": "T",
+            "r": {"type": "Relationship", "object": []}}));
+        assert!(d.contains("'r'") && d.contains("empty object array"), "{d}");
+        let d = error_of(json!({"id": "urn:a:1", "type": "T",
+            "r": {"type": "Relationship", "object": {"id": "urn:b:1"}}}));
         assert!(d.contains("'r'") && d.contains("URI"), "{d}");
         let d = error_of(
             json!({"id": "urn:a:1", "type": "T", "p": {"value": 1, "observedAt": "yesterday"}}),

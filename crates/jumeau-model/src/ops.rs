@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use crate::entity::RelObject;
 use crate::{Attribute, AttributeValue, Entity, NgsiError, Result};
 
 /// Attributes by expanded name, each with its instances.
@@ -207,14 +209,35 @@ fn retype_value(old: &AttributeValue, new: AttributeValue) -> Result<AttributeVa
         return Ok(new);
     };
     Ok(match old {
-        AttributeValue::Relationship(_) => match v.as_str() {
-            Some(s) => {
+        AttributeValue::Relationship(_) => match &v {
+            Value::String(s) => {
                 crate::entity::validate_uri(s).map_err(NgsiError::bad_data)?;
-                AttributeValue::Relationship(s.to_string())
+                AttributeValue::Relationship(RelObject::One(s.clone()))
             }
-            None => {
+            Value::Array(items) => {
+                if items.is_empty() {
+                    return Err(NgsiError::bad_data(
+                        "a Relationship object array must hold at least one URI",
+                    ));
+                }
+                let mut uris = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let Some(s) = item.as_str() else {
+                        return Err(NgsiError::bad_data(format!(
+                            "a Relationship object array holds URI strings; object[{i}] is \
+                             {item}"
+                        )));
+                    };
+                    crate::entity::validate_uri(s).map_err(|e| {
+                        NgsiError::bad_data(format!("Relationship object[{i}]: {e}"))
+                    })?;
+                    uris.push(s.to_string());
+                }
+                AttributeValue::Relationship(RelObject::Many(uris))
+            }
+            _ => {
                 return Err(NgsiError::bad_data(
-                    "a Relationship object must be a URI string",
+                    "a Relationship object must be a URI string or an array of URI strings",
                 ))
             }
         },
@@ -434,6 +457,27 @@ mod tests {
             Some(&AttributeValue::Relationship("urn:c:d".into()))
         );
         assert!(patch_attr(&mut e, "r", prop(json!("not a uri")), t(20)).is_err());
+        // A bare array of URIs gives the Relationship several objects.
+        assert!(patch_attr(&mut e, "r", prop(json!(["urn:c:d", "urn:c:e"])), t(21)).is_ok());
+        assert_eq!(
+            e.attr("r").map(|a| &a.value),
+            Some(&AttributeValue::Relationship(RelObject::Many(vec![
+                "urn:c:d".into(),
+                "urn:c:e".into()
+            ])))
+        );
+        for bad in [
+            json!([]),
+            json!(["urn:c:d", "nope"]),
+            json!(["urn:c:d", 3]),
+            json!(4),
+        ] {
+            let err = patch_attr(&mut e, "r", prop(bad.clone()), t(22)).expect_err("invalid");
+            assert_eq!(err.kind, crate::ErrorKind::BadRequestData, "{bad}");
+        }
+        assert!(
+            matches!(&e.attr("r").map(|a| &a.value), Some(AttributeValue::Relationship(o)) if o.is_many())
+        );
         assert!(patch_attr(&mut e, "zzz", prop(json!(1)), t(20)).is_err());
     }
 

@@ -79,7 +79,8 @@ pub fn datetime_num(d: &DateTime<Utc>) -> f64 {
 }
 
 /// The index rows of an entity: for every top-level attribute, one row per distinct scalar
-/// value over all its instances (arrays, lists and language maps give one row per element),
+/// value over all its instances (arrays, lists, language maps and the objects of a
+/// Relationship give one row per element),
 /// and an [`ValueKind::Other`] row for an instance without any scalar value.
 pub fn index_rows(e: &Entity) -> Vec<IndexRow> {
     let mut out = Vec::new();
@@ -135,6 +136,7 @@ fn classify(s: ValueScalar<'_>, relationship: bool) -> (ValueKind, Option<f64>, 
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use jumeau_model::entity::RelObject;
     use jumeau_model::Attribute;
     use serde_json::json;
 
@@ -254,10 +256,26 @@ mod tests {
                     "urn:a".into(),
                 ]),
             ),
+            (
+                "refs",
+                AttributeValue::Relationship(RelObject::Many(vec![
+                    "urn:a".into(),
+                    "urn:b".into(),
+                    "urn:a".into(),
+                ])),
+            ),
             ("label", AttributeValue::LanguageProperty(langs)),
         ]);
         let rows = index_rows(&e);
         let of = |a: &str| rows.iter().filter(|r| r.attr == a).count();
+        // A Relationship with several objects gives one Relationship row per object.
+        assert_eq!(
+            rows.iter().filter(|r| r.attr == "refs").collect::<Vec<_>>(),
+            vec![
+                &row("refs", ValueKind::Relationship, None, Some("urn:a")),
+                &row("refs", ValueKind::Relationship, None, Some("urn:b")),
+            ]
+        );
         assert_eq!(of("arr"), 4);
         assert_eq!(of("list"), 2);
         assert_eq!(of("rels"), 2);

@@ -38,13 +38,13 @@
 //! # Semantics
 //!
 //! The compared values of an attribute instance are: a Property's value (for a typed literal
-//! `{"@type": .., "@value": ..}` its `@value`), a Relationship's object, every string of a
-//! LanguageProperty, every element of an array, ListProperty or ListRelationship. Numbers
-//! compare numerically, strings lexicographically (by bytes), booleans with false < true;
-//! a date-time compares chronologically with a string value that parses as an RFC 3339
-//! date-time (a date value counts as midnight UTC); a date compares with the UTC calendar
-//! day of a date-time value. Values of other types never satisfy `==`, `>`, `~=` and the
-//! like.
+//! `{"@type": .., "@value": ..}` its `@value`), a Relationship's object (each of them when it
+//! has several), every string of a LanguageProperty, every element of an array, ListProperty
+//! or ListRelationship. Numbers compare numerically, strings lexicographically (by bytes),
+//! booleans with false < true; a date-time compares chronologically with a string value
+//! that parses as an RFC 3339 date-time (a date value counts as midnight UTC); a date
+//! compares with the UTC calendar day of a date-time value. Values of other types never
+//! satisfy `==`, `>`, `~=` and the like.
 //!
 //! * `==`, ranges, lists and orderings hold when ANY compared value of the instance does.
 //! * `!=` holds when the attribute exists and NONE of its values equals the query value; a
@@ -316,8 +316,8 @@ pub fn compile_regex(source: &str) -> std::result::Result<Regex, String> {
 pub enum ValueScalar<'a> {
     /// A JSON number.
     Number(f64),
-    /// A string: a Property string, a typed literal's `@value`, a Relationship object, a
-    /// LanguageProperty string.
+    /// A string: a Property string, a typed literal's `@value`, a Relationship object (one
+    /// per object when it has several), a LanguageProperty string.
     Text(&'a str),
     /// A JSON boolean.
     Bool(bool),
@@ -332,7 +332,9 @@ pub fn value_scalars(v: &AttributeValue) -> Vec<ValueScalar<'_>> {
         AttributeValue::Property(j)
         | AttributeValue::JsonProperty(j)
         | AttributeValue::VocabProperty(j) => json_scalars(j, &mut out),
-        AttributeValue::Relationship(o) => out.push(ValueScalar::Text(o)),
+        AttributeValue::Relationship(o) => {
+            out.extend(o.iter().map(|s| ValueScalar::Text(s.as_str())))
+        }
         AttributeValue::GeoProperty(_) => {}
         AttributeValue::LanguageProperty(m) => {
             for s in m.values() {
@@ -1229,6 +1231,7 @@ fn join(terms: Vec<QExpr>, and: bool) -> QExpr {
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::entity::RelObject;
     use serde_json::json;
 
     fn ex(s: &str) -> String {
@@ -1833,6 +1836,13 @@ mod tests {
                     "urn:x:2".into(),
                 ])),
             ),
+            (
+                "refs",
+                attr(AttributeValue::Relationship(RelObject::Many(vec![
+                    "urn:x:1".into(),
+                    "urn:x:2".into(),
+                ]))),
+            ),
             ("label", attr(AttributeValue::LanguageProperty(langs))),
             ("empty", prop(json!([]))),
             (
@@ -1873,6 +1883,14 @@ mod tests {
                 ("list!=4", false),
                 ("rels==urn:x:2", true),
                 ("rels!=urn:x:3", true),
+                ("refs==urn:x:1", true),
+                ("refs==urn:x:2", true),
+                ("refs==urn:x:3", false),
+                ("refs==urn:x:3,urn:x:2", true),
+                ("refs!=urn:x:3", true),
+                ("refs!=urn:x:2", false),
+                ("refs~=x:2$", true),
+                ("refs", true),
                 ("label==\"cabinet\"", true),
                 ("label~=^arm", true),
                 ("label[fr]==\"armoire\"", true),

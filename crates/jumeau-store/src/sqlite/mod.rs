@@ -225,7 +225,10 @@ fn candidate_sql(
     };
     let mut sql = match &single_type {
         Some(t) => {
-            let t = push(params, SqlValue::Text(t.clone()));
+            let t = format!(
+                "(SELECT id FROM terms WHERE iri = {})",
+                push(params, SqlValue::Text(t.clone()))
+            );
             format!(
                 "SELECT e.pk, e.doc FROM entity_types t JOIN entities e ON e.pk = t.pk \
                  WHERE t.tenant = ?1 AND t.type = {t} AND t.pk > {after}"
@@ -246,7 +249,8 @@ fn candidate_sql(
             .map(|t| push(params, SqlValue::Text(t.to_string())))
             .collect();
         sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM entity_types t INDEXED BY entity_types_pk WHERE t.pk = e.pk AND t.tenant = ?1 AND t.type IN ({}))",
+            " AND EXISTS (SELECT 1 FROM entity_types t INDEXED BY entity_types_pk WHERE t.pk = e.pk AND t.tenant = ?1 \
+             AND t.type IN (SELECT id FROM terms WHERE iri IN ({})))",
             list.join(",")
         ));
     }
@@ -265,7 +269,8 @@ fn candidate_sql(
             .map(|a| push(params, SqlValue::Text(a.clone())))
             .collect();
         sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM attr_values a INDEXED BY attr_values_pk WHERE a.pk = e.pk AND a.tenant = ?1 AND a.attr IN ({}))",
+            " AND EXISTS (SELECT 1 FROM attr_values a WHERE a.pk = e.pk AND +a.tenant = ?1 \
+             AND a.attr IN (SELECT id FROM terms WHERE iri IN ({})))",
             list.join(",")
         ));
     }
@@ -287,7 +292,7 @@ fn candidate_sql(
             sql.push_str(&format!(
                 " AND e.pk IN (SELECT g.pk FROM geo_rtree r JOIN geo_values g ON g.gid = r.gid \
                  WHERE r.min_x <= {x1} AND r.max_x >= {x0} AND r.min_y <= {y1} AND r.max_y >= {y0} \
-                 AND g.tenant = ?1 AND g.attr = {attr})"
+                 AND g.tenant = ?1 AND g.attr = (SELECT id FROM terms WHERE iri = {attr}))"
             ));
         }
     }
@@ -301,6 +306,16 @@ fn candidate_sql(
     }
     sql
 }
+
+/// The number of a tenant, if it exists.
+fn tenant_id(conn: &Connection, name: &str) -> StoreResult<Option<i64>> {
+    conn.prepare_cached("SELECT id FROM tenants WHERE name = ?1")
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+        .map_err(sql_err)
+}
+
+/// The SQL expression of a tenant's number, from its name bound as `?1`.
+const TENANT_BY_NAME: &str = "(SELECT id FROM tenants WHERE name = ?1)";
 
 /// Answers a query on one connection: candidates from the indexes, exact test in Rust.
 ///
@@ -316,6 +331,12 @@ fn run_query(
     scan_budget: usize,
 ) -> StoreResult<Page> {
     let mut page = Page::default();
+    let Some(tenant) = tenant_id(conn, tenant)? else {
+        if query.count {
+            page.count = Some(0);
+        }
+        return Ok(page);
+    };
     let mut matched: u64 = 0;
     let mut after_pk = 0i64;
     let two_pass = query.q.is_some() && !query.count;
@@ -356,7 +377,7 @@ fn run_query(
 #[allow(clippy::too_many_arguments)]
 fn scan_candidates(
     conn: &Connection,
-    tenant: &str,
+    tenant: i64,
     query: &EntityQuery,
     strategy: Strategy,
     budget: Option<usize>,
@@ -364,7 +385,7 @@ fn scan_candidates(
     matched: &mut u64,
     page: &mut Page,
 ) -> StoreResult<(usize, bool)> {
-    let mut params = vec![SqlValue::Text(tenant.to_string())];
+    let mut params = vec![SqlValue::Integer(tenant)];
     let sql = candidate_sql(query, &mut params, strategy, *after_pk, budget);
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
     let mut rows = stmt
@@ -408,7 +429,7 @@ impl Store for SqliteStore {
         let (tenant, id) = (tenant.to_string(), id.to_string());
         self.read(move |conn| {
             let doc: Option<String> = conn
-                .prepare_cached("SELECT doc FROM entities WHERE tenant = ?1 AND id = ?2")
+                .prepare_cached("SELECT doc FROM entities WHERE tenant = (SELECT id FROM tenants WHERE name = ?1) AND id = ?2")
                 .and_then(|mut s| s.query_row(params![tenant, id], |r| r.get(0)).optional())
                 .map_err(sql_err)?;
             doc.as_deref().map(decode_entity).transpose()
@@ -428,25 +449,36 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut out: Vec<TypeInfo> = Vec::new();
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT type, COUNT(*) FROM entity_types WHERE tenant = ?1 GROUP BY type ORDER BY type",
-                )
+                .prepare_cached(&format!(
+                    "SELECT te.iri, COUNT(*) FROM entity_types t JOIN terms te ON te.id = t.type \
+                         WHERE t.tenant = {TENANT_BY_NAME} GROUP BY te.iri ORDER BY te.iri"
+                ))
                 .map_err(sql_err)?;
             let rows = stmt
-                .query_map([&tenant], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .query_map([&tenant], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
                 .map_err(sql_err)?;
             for row in rows {
                 let (type_iri, count) = row.map_err(sql_err)?;
-                out.push(TypeInfo { type_iri, count: count as u64, attrs: Vec::new() });
+                out.push(TypeInfo {
+                    type_iri,
+                    count: count as u64,
+                    attrs: Vec::new(),
+                });
             }
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT DISTINCT t.type, a.attr FROM entity_types t JOIN attr_values a ON a.pk = t.pk \
-                     WHERE t.tenant = ?1 ORDER BY t.type, a.attr",
-                )
+                .prepare_cached(&format!(
+                    "SELECT DISTINCT tt.iri, ta.iri FROM entity_types t \
+                         JOIN attr_values a ON a.pk = t.pk \
+                         JOIN terms tt ON tt.id = t.type JOIN terms ta ON ta.id = a.attr \
+                         WHERE t.tenant = {TENANT_BY_NAME} ORDER BY tt.iri, ta.iri"
+                ))
                 .map_err(sql_err)?;
             let rows = stmt
-                .query_map([&tenant], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map([&tenant], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(sql_err)?;
             for row in rows {
                 let (t, a) = row.map_err(sql_err)?;
@@ -464,11 +496,13 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut out: Vec<AttrInfo> = Vec::new();
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT a.attr, t.type, COUNT(DISTINCT a.pk) FROM attr_values a \
-                     JOIN entity_types t ON t.pk = a.pk WHERE a.tenant = ?1 \
-                     GROUP BY a.attr, t.type ORDER BY a.attr, t.type",
-                )
+                .prepare_cached(&format!(
+                    "SELECT ta.iri, tt.iri, COUNT(DISTINCT a.pk) FROM attr_values a \
+                         JOIN entity_types t ON t.pk = a.pk \
+                         JOIN terms ta ON ta.id = a.attr JOIN terms tt ON tt.id = t.type \
+                         WHERE a.tenant = {TENANT_BY_NAME} \
+                         GROUP BY ta.iri, tt.iri ORDER BY ta.iri, tt.iri"
+                ))
                 .map_err(sql_err)?;
             let rows = stmt
                 .query_map([&tenant], |r| {
@@ -516,7 +550,8 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT pk, doc FROM entities WHERE tenant = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3",
+                    "SELECT pk, doc FROM entities WHERE tenant = (SELECT id FROM tenants WHERE name = ?1) \
+                     AND pk > ?2 ORDER BY pk LIMIT ?3",
                 )
                 .map_err(sql_err)?;
             let mut rows = stmt.query(params![tenant, after, limit as i64]).map_err(sql_err)?;

@@ -255,14 +255,17 @@ fn render(p: &Plan<'_>, pk: &str, params: &mut Vec<Value>, strategy: Strategy, o
             out.push(')');
         }
         Plan::Has { attr, cond, negate } => {
-            let attr = bind(params, Value::Text((*attr).to_string()));
+            let attr = format!(
+                "(SELECT id FROM terms WHERE iri = {})",
+                bind(params, Value::Text((*attr).to_string()))
+            );
             let not = if *negate { "NOT " } else { "" };
             out.push_str(&match strategy {
                 Strategy::Materialized => format!(
                     "{pk} {not}IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr = {attr}"
                 ),
                 Strategy::Correlated => format!(
-                    "{not}EXISTS (SELECT 1 FROM attr_values INDEXED BY attr_values_pk WHERE pk = {pk} AND attr = {attr} AND tenant = ?1"
+                    "{not}EXISTS (SELECT 1 FROM attr_values WHERE pk = {pk} AND attr = {attr} AND +tenant = ?1"
                 ),
             });
             if let Some(c) = cond {
@@ -543,39 +546,43 @@ mod tests {
         ]
     }
 
+    /// Tenant 1 holds the entities; tenant 2 holds one entity whose rows match everything.
     fn database(es: &[Entity]) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         register_functions(&conn).unwrap();
-        for (i, e) in es.iter().enumerate() {
-            let pk = i as i64 + 1;
-            conn.execute(
-                "INSERT INTO entities(pk, tenant, id, doc) VALUES (?1, 't1', 'e' || ?1, '{}')",
-                [pk],
-            )
-            .unwrap();
+        // Rows are numbered per entity; tenant 2's entity takes the rows of all, in turn.
+        let next_seq = std::cell::Cell::new(0i64);
+        let insert = |tenant: i64, pk: i64, e: &Entity| {
             for r in index_rows(e) {
+                let seq = next_seq.get();
+                next_seq.set(seq + 1);
+                conn.execute("INSERT OR IGNORE INTO terms(iri) VALUES (?1)", [&r.attr])
+                    .unwrap();
                 conn.execute(
-                    "INSERT INTO attr_values(tenant, attr, pk, vt, num, txt) VALUES ('t1', ?1, ?2, ?3, ?4, ?5)",
-                    rusqlite::params![r.attr, pk, r.kind.code(), r.num, r.txt],
+                    "INSERT INTO attr_values(tenant, attr, seq, pk, vt, num, txt) \
+                     VALUES (?1, (SELECT id FROM terms WHERE iri = ?2), ?3, ?4, ?5, ?6, ?7)",
+                    rusqlite::params![tenant, r.attr, seq, pk, r.kind.code(), r.num, r.txt],
                 )
                 .unwrap();
             }
+        };
+        for (i, e) in es.iter().enumerate() {
+            let pk = i as i64 + 1;
+            conn.execute(
+                "INSERT INTO entities(pk, tenant, id, doc) VALUES (?1, 1, 'e' || ?1, '{}')",
+                [pk],
+            )
+            .unwrap();
+            insert(1, pk, e);
         }
-        // Another tenant whose rows match everything: they must never leak.
         conn.execute(
-            "INSERT INTO entities(pk, tenant, id, doc) VALUES (1000, 't2', 'e', '{}')",
+            "INSERT INTO entities(pk, tenant, id, doc) VALUES (1000, 2, 'e', '{}')",
             [],
         )
         .unwrap();
         for e in es {
-            for r in index_rows(e) {
-                conn.execute(
-                    "INSERT INTO attr_values(tenant, attr, pk, vt, num, txt) VALUES ('t2', ?1, 1000, ?2, ?3, ?4)",
-                    rusqlite::params![r.attr, r.kind.code(), r.num, r.txt],
-                )
-                .unwrap();
-            }
+            insert(2, 1000, e);
         }
         conn
     }
@@ -583,7 +590,7 @@ mod tests {
     /// The rows the prefilter selects; both strategies must select the same rows.
     fn prefiltered(conn: &Connection, q: &QExpr) -> (String, BTreeSet<i64>) {
         let run = |strategy| {
-            let mut params = vec![Value::Text("t1".into())];
+            let mut params = vec![Value::Integer(1)];
             let pre = q_prefilter_with(q, "e.pk", &mut params, strategy);
             let sql = format!("SELECT e.pk FROM entities e WHERE e.tenant = ?1 AND ({pre})");
             let mut stmt = conn.prepare(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -753,8 +760,8 @@ mod tests {
         let sql = q_prefilter(&q, "x.pk", &mut params);
         assert_eq!(
             sql,
-            "(x.pk IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr = ?4 AND (vt = 'n' AND num = ?5)) \
-             OR x.pk IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr = ?6))"
+            "(x.pk IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr = (SELECT id FROM terms WHERE iri = ?4) AND (vt = 'n' AND num = ?5)) \
+             OR x.pk IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr = (SELECT id FROM terms WHERE iri = ?6)))"
         );
         assert_eq!(params.len(), 6);
     }

@@ -111,14 +111,26 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
     }
 }
 
-/// Creates the tenant row on its first write.
-pub(super) fn ensure_tenant(conn: &Connection, tenant: &str) -> StoreResult<()> {
+/// Creates the tenant row on its first write; returns the tenant's number.
+pub(super) fn ensure_tenant(conn: &Connection, tenant: &str) -> StoreResult<i64> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO tenants (name, public, created_at) VALUES (?1, 0, ?2)",
     )
     .and_then(|mut s| s.execute(params![tenant, fmt_time(&Utc::now())]))
     .map_err(sql_err)?;
-    Ok(())
+    conn.prepare_cached("SELECT id FROM tenants WHERE name = ?1")
+        .and_then(|mut s| s.query_row([tenant], |r| r.get(0)))
+        .map_err(sql_err)
+}
+
+/// The number of a type or attribute IRI, registered on first use.
+fn term_id(conn: &Connection, iri: &str) -> StoreResult<i64> {
+    conn.prepare_cached("INSERT OR IGNORE INTO terms (iri) VALUES (?1)")
+        .and_then(|mut s| s.execute([iri]))
+        .map_err(sql_err)?;
+    conn.prepare_cached("SELECT id FROM terms WHERE iri = ?1")
+        .and_then(|mut s| s.query_row([iri], |r| r.get(0)))
+        .map_err(sql_err)
 }
 
 /// Runs a list of entity writes. Each operation either fails before its first write (a
@@ -131,7 +143,7 @@ pub(super) fn apply_ops(
     tenant: &str,
     ops: Vec<WriteOp>,
 ) -> StoreResult<Vec<Result<WriteOutcome, NgsiError>>> {
-    ensure_tenant(conn, tenant)?;
+    let tenant = ensure_tenant(conn, tenant)?;
     let now = Utc::now();
     let mut out = Vec::with_capacity(ops.len());
     for op in ops {
@@ -150,7 +162,7 @@ fn not_found(id: &str) -> StoreError {
     )))
 }
 
-fn load(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<(i64, Entity)>> {
+fn load(conn: &Connection, tenant: i64, id: &str) -> StoreResult<Option<(i64, Entity)>> {
     let row: Option<(i64, String)> = conn
         .prepare_cached("SELECT pk, doc FROM entities WHERE tenant = ?1 AND id = ?2")
         .and_then(|mut s| {
@@ -162,7 +174,7 @@ fn load(conn: &Connection, tenant: &str, id: &str) -> StoreResult<Option<(i64, E
         .transpose()
 }
 
-fn load_existing(conn: &Connection, tenant: &str, id: &str) -> StoreResult<(i64, Entity)> {
+fn load_existing(conn: &Connection, tenant: i64, id: &str) -> StoreResult<(i64, Entity)> {
     load(conn, tenant, id)?.ok_or_else(|| not_found(id))
 }
 
@@ -170,7 +182,7 @@ fn load_existing(conn: &Connection, tenant: &str, id: &str) -> StoreResult<(i64,
 /// first write of the operation (see [`apply_ops`]).
 fn apply_one(
     conn: &Connection,
-    tenant: &str,
+    tenant: i64,
     op: WriteOp,
     now: DateTime<Utc>,
 ) -> StoreResult<WriteOutcome> {
@@ -311,7 +323,7 @@ fn encode(e: &Entity) -> StoreResult<String> {
         .map_err(|err| StoreError::Corrupt(format!("cannot encode entity: {err}")))
 }
 
-fn insert_entity(conn: &Connection, tenant: &str, e: &Entity) -> StoreResult<i64> {
+fn insert_entity(conn: &Connection, tenant: i64, e: &Entity) -> StoreResult<i64> {
     let doc = encode(e)?;
     conn.prepare_cached("INSERT INTO entities (tenant, id, doc) VALUES (?1, ?2, ?3)")
         .and_then(|mut s| s.execute(params![tenant, e.id, doc]))
@@ -323,7 +335,7 @@ fn insert_entity(conn: &Connection, tenant: &str, e: &Entity) -> StoreResult<i64
 
 fn rewrite_entity(
     conn: &Connection,
-    tenant: &str,
+    tenant: i64,
     pk: i64,
     old: Option<&Entity>,
     new: &Entity,
@@ -381,7 +393,7 @@ fn geometries(e: &Entity) -> Vec<(&str, &Geometry)> {
 /// only what changed (a reading usually changes one attribute).
 fn write_indexes(
     conn: &Connection,
-    tenant: &str,
+    tenant: i64,
     pk: i64,
     old: Option<&Entity>,
     new: &Entity,
@@ -398,7 +410,8 @@ fn write_indexes(
             )
             .map_err(sql_err)?;
         for t in &new.types {
-            ins.execute(params![tenant, t, pk]).map_err(sql_err)?;
+            ins.execute(params![tenant, term_id(conn, t)?, pk])
+                .map_err(sql_err)?;
         }
     }
 
@@ -408,20 +421,32 @@ fn write_indexes(
         .prepare_cached("DELETE FROM attr_values WHERE pk = ?1 AND attr = ?2")
         .map_err(sql_err)?;
     let mut ins = conn
-        .prepare_cached("INSERT INTO attr_values (tenant, attr, pk, vt, num, txt) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .prepare_cached(
+            "INSERT INTO attr_values (tenant, attr, seq, pk, vt, num, txt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
         .map_err(sql_err)?;
     for (attr, rows) in &old_rows {
         if new_rows.get(attr) != Some(rows) {
-            del.execute(params![pk, attr]).map_err(sql_err)?;
+            del.execute(params![pk, term_id(conn, attr)?])
+                .map_err(sql_err)?;
         }
     }
     for (attr, rows) in &new_rows {
         if old_rows.get(attr) == Some(rows) {
             continue;
         }
-        for (vt, num, txt) in rows {
-            ins.execute(params![tenant, attr, pk, vt, num.map(f64::from_bits), txt])
-                .map_err(sql_err)?;
+        let attr = term_id(conn, attr)?;
+        for (seq, (vt, num, txt)) in rows.iter().enumerate() {
+            ins.execute(params![
+                tenant,
+                attr,
+                seq as i64,
+                pk,
+                vt,
+                num.map(f64::from_bits),
+                txt
+            ])
+            .map_err(sql_err)?;
         }
     }
 
@@ -447,7 +472,7 @@ fn write_indexes(
             .map_err(sql_err)?;
         for (attr, g) in new_geo {
             ins_geo
-                .execute(params![tenant, attr, pk])
+                .execute(params![tenant, term_id(conn, attr)?, pk])
                 .map_err(sql_err)?;
             let gid = conn.last_insert_rowid();
             let b = g.bbox();
