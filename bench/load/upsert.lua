@@ -10,8 +10,8 @@ request = function()
   for i = 1, 100 do
     local k = math.random(0, n - 1)
     parts[i] = string.format(
-      '{"id":"urn:ngsi-ld:Streetlight:b%d","type":"Streetlight","powerState":{"type":"Property","value":"%s"},"dimmingLevel":{"type":"Property","value":%d}}',
-      k, (counter % 2 == 0) and "on" or "off", (counter + i) % 101)
+      '{"id":"urn:ngsi-ld:Streetlight:b%d","type":"Streetlight","dimmingLevel":{"type":"Property","value":%d,"unitCode":"P1"}}',
+      k, (counter * 7 + i) % 101)
   end
   local h = common.headers()
   h["Content-Type"] = "application/json"

@@ -9,7 +9,8 @@ pub mod qsql;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -42,6 +43,8 @@ pub struct SqliteOptions {
     /// Rows a query walks, checking each, before it builds candidate sets from the value
     /// indexes instead (see [`run_query`]).
     pub scan_budget: usize,
+    /// Page cache of the writer connection, in KiB.
+    pub writer_cache_kib: i64,
 }
 
 impl Default for SqliteOptions {
@@ -50,6 +53,7 @@ impl Default for SqliteOptions {
             cache_kib: 4 * 1024,
             max_batch: 2000,
             scan_budget: 2000,
+            writer_cache_kib: 32 * 1024,
         }
     }
 }
@@ -97,7 +101,7 @@ fn decode_entity(doc: &str) -> StoreResult<Entity> {
 }
 
 fn configure(conn: &Connection, opts: &SqliteOptions) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "cache_size", -opts.cache_kib)?;
     conn.pragma_update(None, "temp_store", "memory")?;
     qsql::register_functions(conn)?;
@@ -128,8 +132,22 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sql_err)?;
+        // The writer keeps more pages than the readers: updates land all over the indexes.
+        conn.pragma_update(None, "cache_size", -options.writer_cache_kib)
+            .map_err(sql_err)?;
+        // Checkpoints run on their own thread, so the writer only appends to the WAL.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(sql_err)?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+            .map_err(sql_err)?;
         migrate(&conn)?;
-        let writer = Writer::start(conn, options.max_batch)?;
+        let checkpoints = start_checkpointer(&path)?;
+        let writer = Writer::start(
+            conn,
+            options.max_batch,
+            checkpoints,
+            path.with_extension("db-wal"),
+        )?;
         Ok(Self {
             path,
             options,
@@ -176,6 +194,31 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
+}
+
+/// Starts the thread that copies the WAL back into the database file after commits, and
+/// returns the channel the writer wakes it with. It sleeps when nothing is written.
+fn start_checkpointer(path: &Path) -> StoreResult<mpsc::SyncSender<()>> {
+    let conn = Connection::open(path).map_err(sql_err)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(sql_err)?;
+    let (tx, rx) = mpsc::sync_channel::<()>(1);
+    std::thread::Builder::new()
+        .name("jumeau-sqlite-checkpoint".into())
+        .spawn(move || {
+            while rx.recv().is_ok() {
+                // Let a burst of commits pass, then copy them back in one go.
+                std::thread::sleep(Duration::from_millis(200));
+                while rx.try_recv().is_ok() {}
+                // A passive checkpoint never waits for the writer; the writer itself
+                // restarts the log when it grows too long (see `writer`).
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!("WAL checkpoint failed (it will be retried): {e}");
+                }
+            }
+        })
+        .map_err(|e| unavailable(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok(tx)
 }
 
 /// Applies the schema, refusing a database written by a newer Jumeau.

@@ -7,6 +7,7 @@
 //! is on disk.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,9 @@ use super::{decode_entity, fmt_time, sql_err};
 use crate::index::index_rows;
 use crate::{StoreError, StoreResult, WriteOp, WriteOutcome};
 
+/// Size of the write-ahead log beyond which the writer makes it start over.
+const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (bool, Finisher) + Send>;
 
@@ -30,11 +34,16 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the writer thread, which owns the read-write connection.
-    pub(super) fn start(conn: Connection, max_batch: usize) -> StoreResult<Self> {
+    pub(super) fn start(
+        conn: Connection,
+        max_batch: usize,
+        committed: mpsc::SyncSender<()>,
+        wal: PathBuf,
+    ) -> StoreResult<Self> {
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("jumeau-sqlite-writer".into())
-            .spawn(move || run(conn, rx, max_batch.max(1)))
+            .spawn(move || run(conn, rx, max_batch.max(1), committed, wal))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs: tx })
     }
@@ -70,7 +79,13 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
+fn run(
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    committed: mpsc::SyncSender<()>,
+    wal: PathBuf,
+) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < max_batch {
@@ -104,6 +119,16 @@ fn run(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
         if let Err(e) = &commit {
             tracing::error!("commit failed: {e}");
             let _ = conn.execute_batch("ROLLBACK");
+        } else {
+            // Wake the checkpointer; if it is already due to run, this one is folded in.
+            let _ = committed.try_send(());
+            // Under a steady load the log never empties by itself: once it is too long,
+            // finish the checkpoint here, between transactions, and start the log over.
+            if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                    tracing::warn!("WAL checkpoint failed (it will be retried): {e}");
+                }
+            }
         }
         for f in finishers {
             f(commit.clone());
