@@ -83,6 +83,7 @@ def main():
     ap.add_argument("--duration", type=int, default=20)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "jumeau"))
+    ap.add_argument("--only", default="", help="comma-separated scripts to run (e.g. upsert,get)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -107,6 +108,8 @@ def main():
             ("within a polygon (~300 m), at most 100 returned (2 connections)", "within.lua", 1, 2),
             ("within a polygon (~300 m), at most 100 returned", "within.lua", 1, args.connections),
         ]:
+            if args.only and script.removesuffix(".lua") not in args.only.split(","):
+                continue
             r = wrk(addr, script, args.duration, conns, args.entities)
             rate = float(r["rps"]) * unit
             label = "entity updates/s" if unit > 1 else "requests/s"

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use jumeau_model::query::q::{parse_temporal, value_scalars, ValueScalar};
-use jumeau_model::{AttributeValue, Entity};
+use jumeau_model::{Attribute, AttributeValue, Entity};
 
 /// The kind of an index row, stored in SQL as a stable one-letter code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,6 +85,15 @@ pub fn datetime_num(d: &DateTime<Utc>) -> f64 {
 pub fn index_rows(e: &Entity) -> Vec<IndexRow> {
     let mut out = Vec::new();
     for (name, instances) in &e.attrs {
+        attribute_rows(name, instances, &mut out);
+    }
+    out
+}
+
+/// The index rows of one attribute (all its instances), appended to `out`; see
+/// [`index_rows`].
+pub fn attribute_rows(name: &str, instances: &[Attribute], out: &mut Vec<IndexRow>) {
+    {
         let mut seen: HashSet<(ValueKind, Option<u64>, Option<&str>)> = HashSet::new();
         for a in instances {
             let relationship = matches!(
@@ -103,7 +112,7 @@ pub fn index_rows(e: &Entity) -> Vec<IndexRow> {
             for (kind, num, txt) in rows {
                 if seen.insert((kind, num.map(f64::to_bits), txt)) {
                     out.push(IndexRow {
-                        attr: name.clone(),
+                        attr: name.to_string(),
                         kind,
                         num,
                         txt: txt.map(str::to_string),
@@ -112,7 +121,6 @@ pub fn index_rows(e: &Entity) -> Vec<IndexRow> {
             }
         }
     }
-    out
 }
 
 /// The kind and forms of one scalar.

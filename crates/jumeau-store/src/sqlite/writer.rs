@@ -6,19 +6,19 @@
 //! caller's write, and every caller is answered after the COMMIT, so an acknowledged write
 //! is on disk.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use jumeau_geo::Geometry;
 use jumeau_model::ops;
-use jumeau_model::{AttributeValue, Entity, ErrorKind, NgsiError};
+use jumeau_model::{Attribute, AttributeValue, Entity, ErrorKind, NgsiError};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{decode_entity, fmt_time, sql_err};
-use crate::index::index_rows;
+use crate::index::attribute_rows;
 use crate::{StoreError, StoreResult, WriteOp, WriteOutcome};
 
 /// Size of the write-ahead log beyond which the writer makes it start over.
@@ -389,17 +389,30 @@ fn delete_entity(conn: &Connection, pk: i64) -> StoreResult<()> {
 
 type RowKey = (String, Option<u64>, Option<String>);
 
-/// Index rows of an entity, grouped by attribute, in a comparable form.
-fn rows_by_attr(e: &Entity) -> BTreeMap<String, Vec<RowKey>> {
-    let mut out: BTreeMap<String, Vec<RowKey>> = BTreeMap::new();
-    for r in index_rows(e) {
-        out.entry(r.attr.clone()).or_default().push((
-            r.kind.code().to_string(),
-            r.num.map(f64::to_bits),
-            r.txt.clone(),
-        ));
+/// The index rows of one attribute, in a comparable form.
+fn row_keys(name: &str, instances: Option<&Vec<Attribute>>) -> Vec<RowKey> {
+    let mut rows = Vec::new();
+    if let Some(list) = instances {
+        attribute_rows(name, list, &mut rows);
     }
-    out
+    rows.into_iter()
+        .map(|r| (r.kind.code().to_string(), r.num.map(f64::to_bits), r.txt))
+        .collect()
+}
+
+/// Whether two versions of an attribute index the same way: same values and datasets
+/// (timestamps and metadata do not reach the value index).
+fn same_values(a: Option<&Vec<Attribute>>, b: Option<&Vec<Attribute>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|(x, y)| x.value == y.value && x.dataset_id == y.dataset_id)
+        }
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 fn geometries(e: &Entity) -> Vec<(&str, &Geometry)> {
@@ -440,8 +453,6 @@ fn write_indexes(
         }
     }
 
-    let old_rows = old.map(rows_by_attr).unwrap_or_default();
-    let new_rows = rows_by_attr(new);
     let mut del = conn
         .prepare_cached("DELETE FROM attr_values WHERE pk = ?1 AND attr = ?2")
         .map_err(sql_err)?;
@@ -450,18 +461,27 @@ fn write_indexes(
             "INSERT INTO attr_values (tenant, attr, seq, pk, vt, num, txt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(sql_err)?;
-    for (attr, rows) in &old_rows {
-        if new_rows.get(attr) != Some(rows) {
-            del.execute(params![pk, term_id(conn, attr)?])
-                .map_err(sql_err)?;
-        }
-    }
-    for (attr, rows) in &new_rows {
-        if old_rows.get(attr) == Some(rows) {
+    let names: BTreeSet<&String> = new
+        .attrs
+        .keys()
+        .chain(old.into_iter().flat_map(|o| o.attrs.keys()))
+        .collect();
+    for name in names {
+        let before = old.and_then(|o| o.attrs.get(name));
+        let after = new.attrs.get(name);
+        // A reading usually changes one attribute: leave the others' rows alone.
+        if old.is_some() && same_values(before, after) {
             continue;
         }
-        let attr = term_id(conn, attr)?;
-        for (seq, (vt, num, txt)) in rows.iter().enumerate() {
+        let (old_rows, new_rows) = (row_keys(name, before), row_keys(name, after));
+        if old.is_some() && old_rows == new_rows {
+            continue;
+        }
+        let attr = term_id(conn, name)?;
+        if !old_rows.is_empty() {
+            del.execute(params![pk, attr]).map_err(sql_err)?;
+        }
+        for (seq, (vt, num, txt)) in new_rows.iter().enumerate() {
             ins.execute(params![
                 tenant,
                 attr,
