@@ -25,7 +25,15 @@ use crate::{StoreError, StoreResult, WriteOp, WriteOutcome};
 const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Finisher) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (Outcome, Finisher) + Send>;
+
+/// How a job ended, as far as the transaction it shares is concerned.
+enum Outcome {
+    /// It wrote, or refused before writing (a client error): the transaction goes on.
+    Clean,
+    /// The storage failed under it: the whole transaction is rolled back.
+    Broken(String),
+}
 
 /// Handle to the writer thread.
 pub(super) struct Writer {
@@ -49,7 +57,12 @@ impl Writer {
     }
 
     /// Runs `f` in the next group-committed transaction and returns its result once the
-    /// transaction is durable. An error from `f` undoes only `f`'s own changes.
+    /// transaction is durable.
+    ///
+    /// `f` must leave nothing behind when it refuses a request: it refuses before writing,
+    /// or through a failed statement, which SQLite undoes by itself. This spares a
+    /// savepoint per job. A storage failure rolls the whole transaction back and every job
+    /// in it is answered that its write did not happen.
     pub(super) async fn submit<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
@@ -57,7 +70,10 @@ impl Writer {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
         let job: Job = Box::new(move |conn| {
             let result = f(conn);
-            let ok = result.is_ok();
+            let outcome = match &result {
+                Ok(_) | Err(StoreError::Rejected(_)) => Outcome::Clean,
+                Err(e) => Outcome::Broken(e.to_string()),
+            };
             let finish: Finisher = Box::new(move |commit| {
                 let out = match commit {
                     Ok(()) => result,
@@ -68,7 +84,7 @@ impl Writer {
                 // The caller may have gone away (client disconnected): nothing to tell.
                 let _ = tx.send(out);
             });
-            (ok, finish)
+            (outcome, finish)
         });
         self.jobs
             .send(job)
@@ -100,22 +116,22 @@ fn run(
             continue;
         }
         let mut finishers = Vec::with_capacity(jobs.len());
+        let mut broken = None;
         for job in jobs {
-            let sp = conn.execute_batch("SAVEPOINT job");
-            let (ok, finish) = job(&conn);
-            if sp.is_ok() {
-                let end = if ok {
-                    "RELEASE job"
-                } else {
-                    "ROLLBACK TO job; RELEASE job"
-                };
-                if let Err(e) = conn.execute_batch(end) {
-                    tracing::error!("savepoint failed: {e}");
-                }
+            if broken.is_some() {
+                // Not run: dropping it tells its caller the write did not happen.
+                continue;
+            }
+            let (outcome, finish) = job(&conn);
+            if let Outcome::Broken(m) = outcome {
+                broken = Some(m);
             }
             finishers.push(finish);
         }
-        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let commit = match broken {
+            Some(m) => Err(format!("a write of the same transaction failed: {m}")),
+            None => conn.execute_batch("COMMIT").map_err(|e| e.to_string()),
+        };
         if let Err(e) = &commit {
             tracing::error!("commit failed: {e}");
             let _ = conn.execute_batch("ROLLBACK");
