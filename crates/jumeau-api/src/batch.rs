@@ -259,7 +259,7 @@ pub async fn query(
     body: Body,
 ) -> ApiResult {
     let params = Params(params);
-    app.readable_tenant(&meta).await?;
+    let mut view = read_view(&app, &meta, &params).await?;
     let (json, body_ctx, ctx) = meta.json_body(&app, body).await?;
     if json.get("type").and_then(Value::as_str) != Some("Query") {
         return Err(NgsiError::bad_data(
@@ -328,7 +328,6 @@ pub async fn query(
         }
     }
     params.paging(&mut q)?;
-    let mut view = read_view(&app, &meta, &params).await?;
     if !q.attrs.is_empty() {
         // The body's attrs select entities and, as in GET /entities, project the answer.
         let attrs: std::collections::BTreeSet<String> = q.attrs.iter().cloned().collect();

@@ -54,12 +54,14 @@ pub(crate) fn check_id(id: &str) -> ModelResult<()> {
     jumeau_model::entity::validate_uri(id).map_err(NgsiError::bad_data)
 }
 
-/// The view (rendering settings) of a read request.
+/// The view (rendering settings) of a read request, once the tenant is known to exist and
+/// the caller may read it.
 pub(crate) async fn read_view<'a>(
     app: &App,
     meta: &'a Meta,
     params: &Params,
 ) -> ApiResult<View<'a>> {
+    app.readable_tenant(meta).await?;
     let ctx = meta.read_context(app).await?;
     let opts = params.render_options(&ctx)?;
     let geometry_property = ctx.expand(params.get("geometryProperty")?.unwrap_or(LOCATION));
@@ -108,7 +110,6 @@ pub async fn retrieve(
 ) -> ApiResult {
     let params = Params(params);
     check_id(&id)?;
-    app.readable_tenant(&meta).await?;
     let view = read_view(&app, &meta, &params).await?;
     let e = app
         .twin
@@ -143,7 +144,6 @@ pub async fn query(
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult {
     let params = Params(params);
-    app.readable_tenant(&meta).await?;
     let view = read_view(&app, &meta, &params).await?;
     let q = params.entity_query(&view.ctx)?;
     answer_query(&app, &meta, &q, &view).await
@@ -304,13 +304,10 @@ pub async fn patch_attr(
     Path((id, attr)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult {
-    check_id(&id)?;
-    app.twin.auth.check_write(&meta.caller, &meta.tenant)?;
-    let (json, _, ctx) = meta.json_body(&app, body).await?;
-    let name = ctx.expand(&attr);
-    let a = one_attribute(&name, &json, &ctx)?;
-    write_one(&app, &meta.tenant, WriteOp::PatchAttr { id, name, attr: a }).await?;
-    Ok(render::no_content())
+    write_attr(&app, &meta, id, &attr, body, |id, name, attr| {
+        WriteOp::PatchAttr { id, name, attr }
+    })
+    .await
 }
 
 /// PUT /entities/{id}/attrs/{attr}
@@ -320,17 +317,27 @@ pub async fn replace_attr(
     Path((id, attr)): Path<(String, String)>,
     body: Body,
 ) -> ApiResult {
+    write_attr(&app, &meta, id, &attr, body, |id, name, attr| {
+        WriteOp::ReplaceAttr { id, name, attr }
+    })
+    .await
+}
+
+/// Writes the one attribute instance of a request body with the operation `op` builds.
+async fn write_attr(
+    app: &App,
+    meta: &Meta,
+    id: String,
+    attr: &str,
+    body: Body,
+    op: impl FnOnce(String, String, Attribute) -> WriteOp,
+) -> ApiResult {
     check_id(&id)?;
     app.twin.auth.check_write(&meta.caller, &meta.tenant)?;
-    let (json, _, ctx) = meta.json_body(&app, body).await?;
-    let name = ctx.expand(&attr);
+    let (json, _, ctx) = meta.json_body(app, body).await?;
+    let name = ctx.expand(attr);
     let a = one_attribute(&name, &json, &ctx)?;
-    write_one(
-        &app,
-        &meta.tenant,
-        WriteOp::ReplaceAttr { id, name, attr: a },
-    )
-    .await?;
+    write_one(app, &meta.tenant, op(id, name, a)).await?;
     Ok(render::no_content())
 }
 

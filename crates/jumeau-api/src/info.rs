@@ -28,7 +28,6 @@ pub async fn types(
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult {
     let params = Params(params);
-    app.readable_tenant(&meta).await?;
     let view = read_view(&app, &meta, &params).await?;
     let types = app.twin.store.types(&meta.tenant).await?;
     let body = if params.bool("details")? {
@@ -63,7 +62,6 @@ pub async fn type_info(
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult {
     let params = Params(params);
-    app.readable_tenant(&meta).await?;
     let view = read_view(&app, &meta, &params).await?;
     let iri = view.ctx.expand(&name);
     let types = app.twin.store.types(&meta.tenant).await?;
@@ -92,7 +90,6 @@ pub async fn attributes(
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult {
     let params = Params(params);
-    app.readable_tenant(&meta).await?;
     let view = read_view(&app, &meta, &params).await?;
     let attrs = app.twin.store.attributes(&meta.tenant).await?;
     let body = if params.bool("details")? {
@@ -125,7 +122,6 @@ pub async fn attribute_info(
     Query(params): Query<Vec<(String, String)>>,
 ) -> ApiResult {
     let params = Params(params);
-    app.readable_tenant(&meta).await?;
     let view = read_view(&app, &meta, &params).await?;
     let iri = view.ctx.expand(&name);
     let attrs = app.twin.store.attributes(&meta.tenant).await?;

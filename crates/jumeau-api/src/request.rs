@@ -179,18 +179,7 @@ impl Meta {
         app: &App,
         body: Body,
     ) -> Result<(Value, Option<Value>, Arc<Context>), ApiError> {
-        let ct = self
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| {
-                s.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        let ld = match ct.as_deref() {
+        let ld = match content_type(&self.headers).as_deref() {
             Some("application/json") => false,
             Some("application/ld+json") => true,
             Some("application/merge-patch+json") if self.method == Method::PATCH => false,
@@ -260,18 +249,21 @@ fn body_context(json: &Value) -> Result<Option<Value>, ApiError> {
     }
 }
 
+/// The media type of a request body, lower-case and without parameters.
+fn content_type(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
 /// Checks that a body is declared as JSON (`application/json` or `application/ld+json`).
 pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| {
-            s.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
+    let ct = content_type(headers);
     match ct.as_deref() {
         Some("application/json" | "application/ld+json") => Ok(()),
         other => Err(ApiError(NgsiError::new(

@@ -537,37 +537,45 @@ impl Store for SqliteStore {
     async fn attributes(&self, tenant: &str) -> StoreResult<Vec<AttrInfo>> {
         let tenant = tenant.to_string();
         self.read(move |conn| {
+            // How many entities have each attribute, then which types they are.
             let mut out: Vec<AttrInfo> = Vec::new();
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT ta.iri, tt.iri, COUNT(DISTINCT a.pk) FROM attr_values a \
-                         JOIN entity_types t ON t.pk = a.pk \
-                         JOIN terms ta ON ta.id = a.attr JOIN terms tt ON tt.id = t.type \
-                         WHERE a.tenant = {TENANT_BY_NAME} \
-                         GROUP BY ta.iri, tt.iri ORDER BY ta.iri, tt.iri"
+                    "SELECT ta.iri, COUNT(DISTINCT a.pk) FROM attr_values a \
+                     JOIN terms ta ON ta.id = a.attr WHERE a.tenant = {TENANT_BY_NAME} \
+                     GROUP BY ta.iri ORDER BY ta.iri"
                 ))
                 .map_err(sql_err)?;
             let rows = stmt
                 .query_map([&tenant], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
                 })
                 .map_err(sql_err)?;
             for row in rows {
-                let (attr, t, n) = row.map_err(sql_err)?;
-                match out.last_mut() {
-                    Some(info) if info.attr == attr => {
-                        info.types.push(t);
-                        info.count += n as u64;
-                    }
-                    _ => out.push(AttrInfo {
-                        attr,
-                        count: n as u64,
-                        types: vec![t],
-                    }),
+                let (attr, n) = row.map_err(sql_err)?;
+                out.push(AttrInfo {
+                    attr,
+                    count: n as u64,
+                    types: Vec::new(),
+                });
+            }
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT DISTINCT ta.iri, tt.iri FROM attr_values a \
+                     JOIN entity_types t ON t.pk = a.pk \
+                     JOIN terms ta ON ta.id = a.attr JOIN terms tt ON tt.id = t.type \
+                     WHERE a.tenant = {TENANT_BY_NAME} ORDER BY ta.iri, tt.iri"
+                ))
+                .map_err(sql_err)?;
+            let rows = stmt
+                .query_map([&tenant], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql_err)?;
+            for row in rows {
+                let (attr, t) = row.map_err(sql_err)?;
+                if let Some(info) = out.iter_mut().find(|i| i.attr == attr) {
+                    info.types.push(t);
                 }
             }
             Ok(out)

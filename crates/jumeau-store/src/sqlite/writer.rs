@@ -276,59 +276,45 @@ fn apply_one(
             id,
             attrs,
             no_overwrite,
-        } => {
-            let (pk, old) = load_existing(conn, tenant, &id)?;
-            let mut cur = old.clone();
-            let r = ops::append_attrs(&mut cur, attrs, no_overwrite, now);
-            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
-            Ok(WriteOutcome::Updated(r))
-        }
-        WriteOp::UpdateAttrs { id, attrs } => {
-            let (pk, old) = load_existing(conn, tenant, &id)?;
-            let mut cur = old.clone();
-            let r = ops::update_attrs(&mut cur, attrs, now);
-            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
-            Ok(WriteOutcome::Updated(r))
-        }
-        WriteOp::PatchAttr { id, name, attr } => {
-            let (pk, old) = load_existing(conn, tenant, &id)?;
-            let mut cur = old.clone();
-            ops::patch_attr(&mut cur, &name, attr, now)?;
-            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
+        } => modify(conn, tenant, &id, |cur| {
+            Ok(WriteOutcome::Updated(ops::append_attrs(
+                cur,
+                attrs,
+                no_overwrite,
+                now,
+            )))
+        }),
+        WriteOp::UpdateAttrs { id, attrs } => modify(conn, tenant, &id, |cur| {
+            Ok(WriteOutcome::Updated(ops::update_attrs(cur, attrs, now)))
+        }),
+        WriteOp::PatchAttr { id, name, attr } => modify(conn, tenant, &id, |cur| {
+            ops::patch_attr(cur, &name, attr, now)?;
             Ok(WriteOutcome::Updated(Default::default()))
-        }
-        WriteOp::ReplaceAttr { id, name, attr } => {
-            let (pk, old) = load_existing(conn, tenant, &id)?;
-            let mut cur = old.clone();
-            ops::replace_attr(&mut cur, &name, attr, now)?;
-            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
+        }),
+        WriteOp::ReplaceAttr { id, name, attr } => modify(conn, tenant, &id, |cur| {
+            ops::replace_attr(cur, &name, attr, now)?;
             Ok(WriteOutcome::Updated(Default::default()))
-        }
+        }),
         WriteOp::Merge {
             id,
             attrs,
             deletions,
             types,
-        } => {
-            let (pk, old) = load_existing(conn, tenant, &id)?;
-            let mut cur = old.clone();
-            let r = ops::merge_entity(&mut cur, attrs, &deletions, types, now);
-            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
-            Ok(WriteOutcome::Updated(r))
-        }
+        } => modify(conn, tenant, &id, |cur| {
+            Ok(WriteOutcome::Updated(ops::merge_entity(
+                cur, attrs, &deletions, types, now,
+            )))
+        }),
         WriteOp::DeleteAttr {
             id,
             name,
             dataset_id,
             delete_all,
-        } => {
-            let (pk, old) = load_existing(conn, tenant, &id)?;
-            let mut cur = old.clone();
-            ops::delete_attr(&mut cur, &name, dataset_id.as_deref(), delete_all)?;
+        } => modify(conn, tenant, &id, |cur| {
+            ops::delete_attr(cur, &name, dataset_id.as_deref(), delete_all)?;
             cur.modified_at = Some(now);
-            rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
             Ok(WriteOutcome::Deleted)
-        }
+        }),
         WriteOp::Delete { id } => {
             let (pk, _) = load_existing(conn, tenant, &id)?;
             delete_entity(conn, pk)?;
@@ -357,6 +343,21 @@ fn apply_one(
             })
         }
     }
+}
+
+/// Loads an existing entity, applies `change` (which may refuse before anything is
+/// written), and writes the result back with its indexes.
+fn modify(
+    conn: &Connection,
+    tenant: i64,
+    id: &str,
+    change: impl FnOnce(&mut Entity) -> Result<WriteOutcome, NgsiError>,
+) -> StoreResult<WriteOutcome> {
+    let (pk, old) = load_existing(conn, tenant, id)?;
+    let mut cur = old.clone();
+    let outcome = change(&mut cur)?;
+    rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
+    Ok(outcome)
 }
 
 fn encode(e: &Entity) -> StoreResult<String> {
