@@ -6,7 +6,8 @@
 //! caller's write, and every caller is answered after the COMMIT, so an acknowledged write
 //! is on disk.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::mpsc;
 
@@ -135,6 +136,7 @@ fn run(
         if let Err(e) = &commit {
             tracing::error!("commit failed: {e}");
             let _ = conn.execute_batch("ROLLBACK");
+            forget_terms();
         } else {
             // Wake the checkpointer; if it is already due to run, this one is folded in.
             let _ = committed.try_send(());
@@ -164,14 +166,40 @@ pub(super) fn ensure_tenant(conn: &Connection, tenant: &str) -> StoreResult<i64>
         .map_err(sql_err)
 }
 
+/// Most term numbers the writer remembers (a vocabulary is small; this bounds a hostile one).
+const TERM_CACHE: usize = 50_000;
+
+thread_local! {
+    /// Term numbers seen by the writer thread, committed or written by the open transaction;
+    /// forgotten whenever a transaction is rolled back.
+    static TERMS: RefCell<HashMap<String, i64>> = RefCell::new(HashMap::new());
+}
+
+/// Forgets the remembered term numbers (after a rollback, some may not exist any more).
+fn forget_terms() {
+    TERMS.with(|t| t.borrow_mut().clear());
+}
+
 /// The number of a type or attribute IRI, registered on first use.
 fn term_id(conn: &Connection, iri: &str) -> StoreResult<i64> {
+    if let Some(id) = TERMS.with(|t| t.borrow().get(iri).copied()) {
+        return Ok(id);
+    }
     conn.prepare_cached("INSERT OR IGNORE INTO terms (iri) VALUES (?1)")
         .and_then(|mut s| s.execute([iri]))
         .map_err(sql_err)?;
-    conn.prepare_cached("SELECT id FROM terms WHERE iri = ?1")
+    let id: i64 = conn
+        .prepare_cached("SELECT id FROM terms WHERE iri = ?1")
         .and_then(|mut s| s.query_row([iri], |r| r.get(0)))
-        .map_err(sql_err)
+        .map_err(sql_err)?;
+    TERMS.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.len() >= TERM_CACHE {
+            t.clear();
+        }
+        t.insert(iri.to_string(), id);
+    });
+    Ok(id)
 }
 
 /// Runs a list of entity writes. Each operation either fails before its first write (a
@@ -478,6 +506,11 @@ fn write_indexes(
             "INSERT INTO attr_values (tenant, attr, seq, pk, vt, num, txt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(sql_err)?;
+    let mut upd = conn
+        .prepare_cached(
+            "UPDATE attr_values SET vt = ?1, num = ?2, txt = ?3 WHERE pk = ?4 AND attr = ?5 AND seq = ?6",
+        )
+        .map_err(sql_err)?;
     let names: BTreeSet<&String> = new
         .attrs
         .keys()
@@ -495,6 +528,24 @@ fn write_indexes(
             continue;
         }
         let attr = term_id(conn, name)?;
+        if !old_rows.is_empty() && old_rows.len() == new_rows.len() {
+            // Same number of values (the usual reading): rewrite the changed rows in place,
+            // which leaves untouched the index entries of the columns that did not change.
+            for (seq, ((vt, num, txt), before)) in new_rows.iter().zip(&old_rows).enumerate() {
+                if (vt, num, txt) != (&before.0, &before.1, &before.2) {
+                    upd.execute(params![
+                        vt,
+                        num.map(f64::from_bits),
+                        txt,
+                        pk,
+                        attr,
+                        seq as i64
+                    ])
+                    .map_err(sql_err)?;
+                }
+            }
+            continue;
+        }
         if !old_rows.is_empty() {
             del.execute(params![pk, attr]).map_err(sql_err)?;
         }
