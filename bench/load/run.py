@@ -102,6 +102,7 @@ def main():
         # many connections as cores, so that p95 measures the work, not the queue.
         for name, script, unit, conns in [
             ("batch upsert, 100 entities/request, 1 changed attribute", "upsert.lua", 100, args.connections),
+            ("batch upsert, as above, 64 connections", "upsert.lua", 100, 64),
             ("single-entity GET", "get.lua", 1, args.connections),
             ("type + q, at most 100 returned (2 connections)", "query.lua", 1, 2),
             ("type + q, at most 100 returned", "query.lua", 1, args.connections),
