@@ -56,6 +56,9 @@ fn state_change(i: usize, state: &str) -> Entity {
 
 fn raw_db(dir: &std::path::Path) -> Connection {
     let conn = Connection::open(dir.join("raw.db")).expect("open");
+    // The same page size as the store's.
+    conn.pragma_update(None, "page_size", SqliteOptions::default().page_size)
+        .expect("page size");
     conn.pragma_update(None, "journal_mode", "WAL")
         .expect("wal");
     conn.pragma_update(None, "synchronous", "FULL")
