@@ -364,6 +364,29 @@ fn tenant_id(conn: &Connection, name: &str) -> StoreResult<Option<i64>> {
         .map_err(sql_err)
 }
 
+/// Rows of (name, count) of a summary query over one tenant.
+fn name_counts(conn: &Connection, sql: &str, tenant: &str) -> StoreResult<Vec<(String, u64)>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_err)?;
+    let rows = stmt
+        .query_map([tenant], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .map_err(sql_err)?;
+    rows.map(|r| r.map(|(n, c)| (n, c.max(0) as u64)).map_err(sql_err))
+        .collect()
+}
+
+/// Rows of (name, name) of a summary query over one tenant.
+fn name_pairs(conn: &Connection, sql: &str, tenant: &str) -> StoreResult<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_err)?;
+    let rows = stmt
+        .query_map([tenant], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(sql_err)?;
+    rows.map(|r| r.map_err(sql_err)).collect()
+}
+
 /// The SQL expression of a tenant's number, from its name bound as `?1`.
 const TENANT_BY_NAME: &str = "(SELECT id FROM tenants WHERE name = ?1)";
 
@@ -497,41 +520,33 @@ impl Store for SqliteStore {
     async fn types(&self, tenant: &str) -> StoreResult<Vec<TypeInfo>> {
         let tenant = tenant.to_string();
         self.read(move |conn| {
-            let mut out: Vec<TypeInfo> = Vec::new();
-            let mut stmt = conn
-                .prepare_cached(&format!(
+            let counts = name_counts(
+                conn,
+                &format!(
                     "SELECT te.iri, COUNT(*) FROM entity_types t JOIN terms te ON te.id = t.type \
-                         WHERE t.tenant = {TENANT_BY_NAME} GROUP BY te.iri ORDER BY te.iri"
-                ))
-                .map_err(sql_err)?;
-            let rows = stmt
-                .query_map([&tenant], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(sql_err)?;
-            for row in rows {
-                let (type_iri, count) = row.map_err(sql_err)?;
-                out.push(TypeInfo {
+                     WHERE t.tenant = {TENANT_BY_NAME} GROUP BY te.iri ORDER BY te.iri"
+                ),
+                &tenant,
+            )?;
+            let mut out: Vec<TypeInfo> = counts
+                .into_iter()
+                .map(|(type_iri, count)| TypeInfo {
                     type_iri,
-                    count: count as u64,
+                    count,
                     attrs: Vec::new(),
-                });
-            }
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT DISTINCT tt.iri, ta.iri FROM entity_types t \
-                         JOIN attr_values a ON a.pk = t.pk \
-                         JOIN terms tt ON tt.id = t.type JOIN terms ta ON ta.id = a.attr \
-                         WHERE t.tenant = {TENANT_BY_NAME} ORDER BY tt.iri, ta.iri"
-                ))
-                .map_err(sql_err)?;
-            let rows = stmt
-                .query_map([&tenant], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
                 })
-                .map_err(sql_err)?;
-            for row in rows {
-                let (t, a) = row.map_err(sql_err)?;
+                .collect();
+            let pairs = name_pairs(
+                conn,
+                &format!(
+                    "SELECT DISTINCT tt.iri, ta.iri FROM entity_types t \
+                     JOIN attr_values a ON a.pk = t.pk \
+                     JOIN terms tt ON tt.id = t.type JOIN terms ta ON ta.id = a.attr \
+                     WHERE t.tenant = {TENANT_BY_NAME} ORDER BY tt.iri, ta.iri"
+                ),
+                &tenant,
+            )?;
+            for (t, a) in pairs {
                 if let Some(info) = out.iter_mut().find(|i| i.type_iri == t) {
                     info.attrs.push(a);
                 }
@@ -545,42 +560,34 @@ impl Store for SqliteStore {
         let tenant = tenant.to_string();
         self.read(move |conn| {
             // How many entities have each attribute, then which types they are.
-            let mut out: Vec<AttrInfo> = Vec::new();
-            let mut stmt = conn
-                .prepare_cached(&format!(
+            let counts = name_counts(
+                conn,
+                &format!(
                     "SELECT ta.iri, COUNT(DISTINCT a.pk) FROM attr_values a \
                      JOIN terms ta ON ta.id = a.attr WHERE a.tenant = {TENANT_BY_NAME} \
                      GROUP BY ta.iri ORDER BY ta.iri"
-                ))
-                .map_err(sql_err)?;
-            let rows = stmt
-                .query_map([&tenant], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(sql_err)?;
-            for row in rows {
-                let (attr, n) = row.map_err(sql_err)?;
-                out.push(AttrInfo {
+                ),
+                &tenant,
+            )?;
+            let mut out: Vec<AttrInfo> = counts
+                .into_iter()
+                .map(|(attr, count)| AttrInfo {
                     attr,
-                    count: n as u64,
+                    count,
                     types: Vec::new(),
-                });
-            }
-            let mut stmt = conn
-                .prepare_cached(&format!(
+                })
+                .collect();
+            let pairs = name_pairs(
+                conn,
+                &format!(
                     "SELECT DISTINCT ta.iri, tt.iri FROM attr_values a \
                      JOIN entity_types t ON t.pk = a.pk \
                      JOIN terms ta ON ta.id = a.attr JOIN terms tt ON tt.id = t.type \
                      WHERE a.tenant = {TENANT_BY_NAME} ORDER BY ta.iri, tt.iri"
-                ))
-                .map_err(sql_err)?;
-            let rows = stmt
-                .query_map([&tenant], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(sql_err)?;
-            for row in rows {
-                let (attr, t) = row.map_err(sql_err)?;
+                ),
+                &tenant,
+            )?;
+            for (attr, t) in pairs {
                 if let Some(info) = out.iter_mut().find(|i| i.attr == attr) {
                     info.types.push(t);
                 }
