@@ -14,6 +14,8 @@ pub mod error;
 pub mod ngsi;
 pub mod ops;
 pub mod query;
+pub mod subscription;
+pub mod temporal;
 pub mod time;
 
 pub use entity::{Attribute, AttributeValue, Entity};
