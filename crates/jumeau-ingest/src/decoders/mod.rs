@@ -1,0 +1,1 @@
+//! Device payload decoders, one module per device profile.
