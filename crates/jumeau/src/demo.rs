@@ -222,7 +222,7 @@ pub async fn build(twin: &Twin, size: Size) -> anyhow::Result<()> {
         eprintln!("reusing the demo territory already in this data directory");
     }
     eprintln!(
-        "try: curl -H 'NGSILD-Tenant: {DEMO_TENANT}' 'http://127.0.0.1:8080/ngsi-ld/v1/types'"
+        "try (the broken lamps, in plain key-values):\n  curl -G -H 'NGSILD-Tenant: {DEMO_TENANT}' \\\n    -H 'Link: <{STREETLIGHTING}>; rel=\"http://www.w3.org/ns/json-ld#context\"' \\\n    --data-urlencode 'type=Streetlight' --data-urlencode 'q=status==\"defectiveLamp\"' \\\n    --data-urlencode 'options=keyValues' http://127.0.0.1:8080/ngsi-ld/v1/entities"
     );
     Ok(())
 }
