@@ -12,8 +12,45 @@ use crate::render;
 use crate::request::{read_body, require_json, Meta};
 use crate::App;
 
-/// The OpenAPI 3 description of every endpoint.
-pub const OPENAPI: &str = include_str!("openapi.json");
+/// The OpenAPI 3 description of the core endpoints; each other module describes its own
+/// paths and schemas in a fragment merged into it.
+const OPENAPI_CORE: &str = include_str!("openapi.json");
+/// The fragments of the other modules (`paths` and `components.schemas`).
+const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
+    ("temporal", include_str!("openapi_temporal.json")),
+    ("subscriptions", include_str!("openapi_subscriptions.json")),
+    ("ingest", include_str!("openapi_ingest.json")),
+];
+
+/// The whole OpenAPI document, built once.
+fn openapi_document() -> &'static str {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc: Value = serde_json::from_str(OPENAPI_CORE).unwrap_or_else(|e| {
+            tracing::error!("openapi.json does not parse: {e}");
+            Value::Null
+        });
+        for (name, text) in OPENAPI_FRAGMENTS {
+            let fragment: Value = match serde_json::from_str(text) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!("openapi_{name}.json does not parse: {e}");
+                    continue;
+                }
+            };
+            for section in ["paths", "components/schemas"] {
+                let pointer = format!("/{section}");
+                if let (Some(into), Some(Value::Object(from))) = (
+                    doc.pointer_mut(&pointer).and_then(Value::as_object_mut),
+                    fragment.pointer(&pointer),
+                ) {
+                    into.extend(from.clone());
+                }
+            }
+        }
+        doc.to_string()
+    })
+}
 
 /// GET /health: answers 200 when the store answers.
 pub async fn health(State(app): State<App>) -> ApiResult {
@@ -27,7 +64,7 @@ pub async fn health(State(app): State<App>) -> ApiResult {
 /// GET /openapi.json
 pub async fn openapi() -> ApiResult {
     let mut resp = render::plain(StatusCode::OK, Value::Null);
-    *resp.body_mut() = Body::from(OPENAPI);
+    *resp.body_mut() = Body::from(openapi_document());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -90,7 +90,7 @@ async fn run_batch(
     let results = if ops.is_empty() {
         Vec::new()
     } else {
-        app.twin.store.write(&meta.tenant, ops).await?
+        app.twin.write(&meta.tenant, ops).await?
     };
     let mut success = Vec::new();
     let mut created = Vec::new();

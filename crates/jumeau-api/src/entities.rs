@@ -20,7 +20,7 @@ use crate::App;
 
 /// Runs one write and returns its outcome (or its error).
 pub(crate) async fn write_one(app: &App, tenant: &str, op: WriteOp) -> ApiResult<WriteOutcome> {
-    let mut results = app.twin.store.write(tenant, vec![op]).await?;
+    let mut results = app.twin.write(tenant, vec![op]).await?;
     match results.pop() {
         Some(r) => Ok(r?),
         None => Err(NgsiError::internal("the store returned no result for a write").into()),

@@ -11,10 +11,13 @@ mod batch;
 mod contexts;
 mod entities;
 mod info;
+mod ingest;
 pub mod params;
 pub mod problem;
 mod render;
 pub mod request;
+mod subscriptions;
+mod temporal;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -118,7 +121,13 @@ impl App {
 /// The complete router of the server.
 pub fn router(app: App) -> Router {
     Router::new()
-        .nest("/ngsi-ld/v1", ngsi_ld_routes())
+        .nest(
+            "/ngsi-ld/v1",
+            ngsi_ld_routes()
+                .merge(temporal::routes())
+                .merge(subscriptions::routes()),
+        )
+        .merge(ingest::routes())
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi))
         .route("/jumeau/v1/tenants", get(admin::list_tenants))

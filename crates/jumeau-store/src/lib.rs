@@ -9,15 +9,21 @@
 #![warn(missing_docs)]
 
 pub mod index;
+pub mod ingest;
 pub mod records;
 pub mod sqlite;
+pub mod subscriptions;
+pub mod temporal;
 
 use async_trait::async_trait;
 use jumeau_model::ops::{AttrMap, UpdateResult};
 use jumeau_model::query::EntityQuery;
 use jumeau_model::{Attribute, Entity, ErrorKind, NgsiError};
 
+pub use ingest::IngestStore;
 pub use records::{ApiKeyRecord, AttrInfo, ContextRecord, Page, TenantInfo, TypeInfo};
+pub use subscriptions::SubscriptionStore;
+pub use temporal::TemporalStore;
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -160,18 +166,50 @@ pub enum WriteOutcome {
     Deleted,
 }
 
+/// One successful write with the entity before and after it, so that subscriptions can
+/// tell what changed without reading the entity again.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// What the write did.
+    pub outcome: WriteOutcome,
+    /// The entity before the write; `None` when the write created it.
+    pub before: Option<Entity>,
+    /// The entity after the write; `None` when the write deleted it.
+    pub after: Option<Entity>,
+}
+
 /// The storage engine interface. Every method takes the tenant: isolation is enforced
 /// here, by the engine, and no call can reach another tenant's data.
+///
+/// The entity store is this trait; the history of attribute values
+/// ([`TemporalStore`]), subscriptions and their pending notifications
+/// ([`SubscriptionStore`]) and the ingestion journal ([`IngestStore`]) are traits of their
+/// own that every engine implements too.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: TemporalStore + SubscriptionStore + IngestStore + Send + Sync + 'static {
     /// Runs writes on entities of one tenant in one durable transaction; the tenant is
-    /// created by its first write. Returns one result per operation, in order. When this
-    /// returns, the successful writes are on disk.
+    /// created by its first write. Returns one result per operation, in order, with the
+    /// entity before and after each successful write. When this returns, the successful
+    /// writes are on disk.
+    async fn write_changes(
+        &self,
+        tenant: &str,
+        ops: Vec<WriteOp>,
+    ) -> StoreResult<Vec<Result<Written, NgsiError>>>;
+
+    /// [`Store::write_changes`] for callers that need only the outcomes.
     async fn write(
         &self,
         tenant: &str,
         ops: Vec<WriteOp>,
-    ) -> StoreResult<Vec<Result<WriteOutcome, NgsiError>>>;
+    ) -> StoreResult<Vec<Result<WriteOutcome, NgsiError>>> {
+        Ok(self
+            .write_changes(tenant, ops)
+            .await?
+            .into_iter()
+            .map(|r| r.map(|w| w.outcome))
+            .collect())
+    }
 
     /// One entity by id.
     async fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Entity>>;

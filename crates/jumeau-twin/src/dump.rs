@@ -220,7 +220,6 @@ async fn write_batches(
             .map(|(r, op)| (*r, op.entity_id().to_string()))
             .collect();
         let results = twin
-            .store
             .write(tenant, chunk.into_iter().map(|(_, op)| op).collect())
             .await?;
         for ((row, id), r) in rows.into_iter().zip(results) {

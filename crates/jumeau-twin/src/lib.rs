@@ -15,7 +15,7 @@ pub mod import;
 use std::sync::Arc;
 
 use jumeau_model::{ErrorKind, NgsiError};
-use jumeau_store::Store;
+use jumeau_store::{Store, StoreResult, WriteOp, WriteOutcome};
 
 pub use auth::{Principal, Role};
 pub use contexts::ContextResolver;
@@ -42,6 +42,17 @@ impl Twin {
             auth: Arc::new(auth::Auth::new(store.clone())),
             store,
         }
+    }
+
+    /// Writes entities of one tenant. Every front-end (API, importers, ingestion) writes
+    /// through here, so that what must follow a write happens whoever wrote it.
+    pub async fn write(
+        &self,
+        tenant: &str,
+        ops: Vec<WriteOp>,
+    ) -> StoreResult<Vec<Result<WriteOutcome, NgsiError>>> {
+        let written = self.store.write_changes(tenant, ops).await?;
+        Ok(written.into_iter().map(|r| r.map(|w| w.outcome)).collect())
     }
 }
 

@@ -5,7 +5,10 @@
 //! (`synchronous=FULL`), yet a burst of writers shares one fsync. Reads use a small pool of
 //! read-only connections, which WAL lets run beside the writer.
 
+mod ingest;
 pub mod qsql;
+mod subscriptions;
+mod temporal;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -21,13 +24,21 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::{
     ApiKeyRecord, AttrInfo, ContextRecord, Page, Store, StoreError, StoreResult, TenantInfo,
-    TypeInfo, WriteOp, WriteOutcome,
+    TypeInfo, WriteOp, Written,
 };
 use qsql::Strategy;
 use writer::Writer;
 
+/// The schema migrations, in order: a database at version N has had the first N applied.
+/// Append new steps; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    temporal::SCHEMA,
+    subscriptions::SCHEMA,
+    ingest::SCHEMA,
+];
 /// The schema version this build writes; a database with a newer one is refused.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// The database file inside the data directory.
 const DB_FILE: &str = "jumeau.db";
 /// Read connections kept open (the machine a commune runs on is small).
@@ -238,12 +249,15 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
             "the database has schema version {version} but this Jumeau knows only up to {SCHEMA_VERSION}; upgrade Jumeau"
         )));
     }
-    if version < SCHEMA_VERSION {
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let next = step + 1;
         conn.execute_batch(&format!(
-            "BEGIN; {} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;",
-            include_str!("schema.sql")
+            "BEGIN; {sql} PRAGMA user_version = {next}; COMMIT;"
         ))
-        .map_err(sql_err)?;
+        .map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            StoreError::Unavailable(format!("schema migration {next} failed: {e}"))
+        })?;
     }
     Ok(())
 }
@@ -487,11 +501,11 @@ fn scan_candidates(
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn write(
+    async fn write_changes(
         &self,
         tenant: &str,
         ops: Vec<WriteOp>,
-    ) -> StoreResult<Vec<Result<WriteOutcome, NgsiError>>> {
+    ) -> StoreResult<Vec<Result<Written, NgsiError>>> {
         let tenant = tenant.to_string();
         self.writer
             .submit(move |conn| writer::apply_ops(conn, &tenant, ops))

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 
 use super::{decode_entity, fmt_time, sql_err};
 use crate::index::attribute_rows;
-use crate::{StoreError, StoreResult, WriteOp, WriteOutcome};
+use crate::{StoreError, StoreResult, WriteOp, WriteOutcome, Written};
 
 /// Size of the write-ahead log beyond which the writer makes it start over.
 const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
@@ -211,7 +211,7 @@ pub(super) fn apply_ops(
     conn: &Connection,
     tenant: &str,
     ops: Vec<WriteOp>,
-) -> StoreResult<Vec<Result<WriteOutcome, NgsiError>>> {
+) -> StoreResult<Vec<Result<Written, NgsiError>>> {
     let tenant = ensure_tenant(conn, tenant)?;
     let now = Utc::now();
     let mut out = Vec::with_capacity(ops.len());
@@ -254,7 +254,12 @@ fn apply_one(
     tenant: i64,
     op: WriteOp,
     now: DateTime<Utc>,
-) -> StoreResult<WriteOutcome> {
+) -> StoreResult<Written> {
+    let written = |outcome, before, after| Written {
+        outcome,
+        before,
+        after,
+    };
     match op {
         WriteOp::Create(mut e) => {
             if load(conn, tenant, &e.id)?.is_some() {
@@ -268,13 +273,17 @@ fn apply_one(
             }
             ops::stamp_new(&mut e, now);
             insert_entity(conn, tenant, &e)?;
-            Ok(WriteOutcome::Created)
+            Ok(written(WriteOutcome::Created, None, Some(e)))
         }
         WriteOp::Replace(e) => {
             let (pk, old) = load_existing(conn, tenant, &e.id)?;
             let new = ops::replace_entity(&old, e, now);
             rewrite_entity(conn, tenant, pk, Some(&old), &new)?;
-            Ok(WriteOutcome::Updated(Default::default()))
+            Ok(written(
+                WriteOutcome::Updated(Default::default()),
+                Some(old),
+                Some(new),
+            ))
         }
         WriteOp::Upsert {
             mut entity,
@@ -283,7 +292,7 @@ fn apply_one(
             None => {
                 ops::stamp_new(&mut entity, now);
                 insert_entity(conn, tenant, &entity)?;
-                Ok(WriteOutcome::Created)
+                Ok(written(WriteOutcome::Created, None, Some(entity)))
             }
             Some((pk, old)) => {
                 let new = if replace {
@@ -297,7 +306,11 @@ fn apply_one(
                     cur
                 };
                 rewrite_entity(conn, tenant, pk, Some(&old), &new)?;
-                Ok(WriteOutcome::Updated(Default::default()))
+                Ok(written(
+                    WriteOutcome::Updated(Default::default()),
+                    Some(old),
+                    Some(new),
+                ))
             }
         },
         WriteOp::AppendAttrs {
@@ -344,18 +357,18 @@ fn apply_one(
             Ok(WriteOutcome::Deleted)
         }),
         WriteOp::Delete { id } => {
-            let (pk, _) = load_existing(conn, tenant, &id)?;
+            let (pk, old) = load_existing(conn, tenant, &id)?;
             delete_entity(conn, pk)?;
-            Ok(WriteOutcome::Deleted)
+            Ok(written(WriteOutcome::Deleted, Some(old), None))
         }
         WriteOp::Restore(mut e) => {
             e.normalize_types();
-            let existed = match load(conn, tenant, &e.id)? {
-                Some((pk, _)) => {
+            let before = match load(conn, tenant, &e.id)? {
+                Some((pk, old)) => {
                     delete_entity(conn, pk)?;
-                    true
+                    Some(old)
                 }
-                None => false,
+                None => None,
             };
             if e.created_at.is_none() {
                 e.created_at = Some(now);
@@ -364,11 +377,12 @@ fn apply_one(
                 e.modified_at = e.created_at;
             }
             insert_entity(conn, tenant, &e)?;
-            Ok(if existed {
+            let outcome = if before.is_some() {
                 WriteOutcome::Updated(Default::default())
             } else {
                 WriteOutcome::Created
-            })
+            };
+            Ok(written(outcome, before, Some(e)))
         }
     }
 }
@@ -380,12 +394,16 @@ fn modify(
     tenant: i64,
     id: &str,
     change: impl FnOnce(&mut Entity) -> Result<WriteOutcome, NgsiError>,
-) -> StoreResult<WriteOutcome> {
+) -> StoreResult<Written> {
     let (pk, old) = load_existing(conn, tenant, id)?;
     let mut cur = old.clone();
     let outcome = change(&mut cur)?;
     rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
-    Ok(outcome)
+    Ok(Written {
+        outcome,
+        before: Some(old),
+        after: Some(cur),
+    })
 }
 
 fn encode(e: &Entity) -> StoreResult<String> {

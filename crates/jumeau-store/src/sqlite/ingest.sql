@@ -1,0 +1,1 @@
+-- Tables of IngestStore (see ingest.rs).

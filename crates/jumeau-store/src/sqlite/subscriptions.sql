@@ -1,0 +1,1 @@
+-- Tables of SubscriptionStore (see subscriptions.rs).

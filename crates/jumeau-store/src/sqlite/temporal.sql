@@ -1,0 +1,1 @@
+-- Tables of TemporalStore (see temporal.rs).
