@@ -80,6 +80,16 @@ fn tenant_json(t: &jumeau_store::TenantInfo) -> Value {
     })
 }
 
+/// The JSON of a tenant with its time zone (that of its calendar aggregation periods).
+async fn tenant_body(app: &App, t: &jumeau_store::TenantInfo) -> ApiResult<Value> {
+    let mut v = tenant_json(t);
+    let tz = app.twin.store.time_zone(&t.name).await?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("timeZone".into(), Value::String(tz.name().to_string()));
+    }
+    Ok(v)
+}
+
 /// GET /jumeau/v1/tenants: the tenants the caller's key covers.
 pub async fn list_tenants(State(app): State<App>, meta: Meta) -> ApiResult {
     let Some(p) = &meta.caller else {
@@ -90,11 +100,10 @@ pub async fn list_tenants(State(app): State<App>, meta: Meta) -> ApiResult {
         .into());
     };
     let all = app.twin.store.tenants().await?;
-    let visible: Vec<Value> = all
-        .iter()
-        .filter(|t| p.covers(&t.name))
-        .map(tenant_json)
-        .collect();
+    let mut visible: Vec<Value> = Vec::new();
+    for t in all.iter().filter(|t| p.covers(&t.name)) {
+        visible.push(tenant_body(&app, t).await?);
+    }
     Ok(render::plain(StatusCode::OK, Value::Array(visible)))
 }
 
@@ -114,11 +123,16 @@ pub async fn get_tenant(
             format!("tenant '{tenant}' does not exist"),
         )
     })?;
-    Ok(render::plain(StatusCode::OK, tenant_json(&info)))
+    Ok(render::plain(
+        StatusCode::OK,
+        tenant_body(&app, &info).await?,
+    ))
 }
 
 /// PUT /jumeau/v1/tenants/{tenant}: `{"public": true}` opens a tenant to anonymous reads
-/// (open data); creates the tenant if needed. Needs an admin key covering it.
+/// (open data), `{"timeZone": "Europe/Paris"}` sets the IANA time zone of its calendar
+/// aggregation periods (P1D and longer); either or both. Creates the tenant if needed.
+/// Needs an admin key covering it.
 pub async fn put_tenant(
     State(app): State<App>,
     meta: Meta,
@@ -134,11 +148,29 @@ pub async fn put_tenant(
     let bytes = read_body(&headers, body, 64 * 1024).await?;
     let v: Value = serde_json::from_slice(&bytes)
         .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?;
-    let public = v
-        .get("public")
-        .and_then(Value::as_bool)
-        .ok_or_else(|| NgsiError::bad_data("the body must be {\"public\": true|false}"))?;
+    let usage = "the body must be {\"public\": true|false, \"timeZone\": \"Europe/Paris\"} \
+                 with at least one of the two";
+    let public = match v.get("public") {
+        None => None,
+        Some(p) => Some(p.as_bool().ok_or_else(|| NgsiError::bad_data(usage))?),
+    };
+    let time_zone = match v.get("timeZone") {
+        None => None,
+        Some(Value::String(name)) => Some(jumeau_model::temporal::parse_time_zone(name)?),
+        Some(_) => return Err(NgsiError::bad_data(usage).into()),
+    };
+    if public.is_none() && time_zone.is_none() {
+        return Err(NgsiError::bad_data(usage).into());
+    }
+    let current = app.twin.store.tenant(&tenant).await?;
+    let public = public.unwrap_or_else(|| current.is_some_and(|t| t.public));
     let info = app.twin.store.set_tenant_public(&tenant, public).await?;
+    if let Some(tz) = time_zone {
+        app.twin.store.set_time_zone(&tenant, tz).await?;
+    }
     app.forget_tenant(&tenant);
-    Ok(render::plain(StatusCode::OK, tenant_json(&info)))
+    Ok(render::plain(
+        StatusCode::OK,
+        tenant_body(&app, &info).await?,
+    ))
 }

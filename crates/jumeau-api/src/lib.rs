@@ -40,6 +40,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Most entities in one batch operation.
     pub max_batch: usize,
+    /// Sensor ingestion settings (MQTT brokers, deduplication window, stale devices).
+    pub ingest: jumeau_ingest::IngestConfig,
 }
 
 impl Default for ApiConfig {
@@ -47,6 +49,7 @@ impl Default for ApiConfig {
         Self {
             max_body_bytes: 8 * 1024 * 1024,
             max_batch: 1000,
+            ingest: jumeau_ingest::IngestConfig::default(),
         }
     }
 }
@@ -61,13 +64,17 @@ pub struct App {
     pub twin: Twin,
     /// API settings.
     pub config: Arc<ApiConfig>,
+    /// The sensor ingestion service (journal, processor, MQTT subscriptions).
+    pub ingest: jumeau_ingest::IngestService,
     tenants: Arc<Mutex<HashMap<String, (Instant, TenantInfo)>>>,
 }
 
 impl App {
-    /// State over a twin.
+    /// State over a twin; starts the sensor ingestion service (so it must be called inside
+    /// a Tokio runtime).
     pub fn new(twin: Twin, config: ApiConfig) -> Self {
         Self {
+            ingest: jumeau_ingest::IngestService::start(twin.clone(), config.ingest.clone()),
             twin,
             config: Arc::new(config),
             tenants: Arc::new(Mutex::new(HashMap::new())),
@@ -128,6 +135,7 @@ pub fn router(app: App) -> Router {
                 .merge(subscriptions::routes()),
         )
         .merge(ingest::routes())
+        .merge(temporal::root_routes())
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi))
         .route("/jumeau/v1/tenants", get(admin::list_tenants))

@@ -571,7 +571,7 @@ async fn unknown_routes_and_methods() {
     s.get("/ngsi-ld/v1/nothing")
         .await
         .problem(404, "ResourceNotFound");
-    s.get("/ngsi-ld/v1/subscriptions")
+    s.get("/ngsi-ld/v1/csourceRegistrations")
         .await
         .problem(404, "ResourceNotFound");
     s.delete("/ngsi-ld/v1/entities")

@@ -18,13 +18,44 @@ const ROUTE_GROUPS: &[&[(&str, &[&str])]] = &[
 ];
 
 /// Routes of the temporal API (crates/jumeau-api/src/temporal.rs).
-const TEMPORAL_ROUTES: &[(&str, &[&str])] = &[];
+const TEMPORAL_ROUTES: &[(&str, &[&str])] = &[
+    ("/ngsi-ld/v1/temporal/entities", &["get", "post"]),
+    ("/ngsi-ld/v1/temporal/entities/{id}", &["get", "delete"]),
+    ("/ngsi-ld/v1/temporal/entities/{id}/attrs", &["post"]),
+    (
+        "/ngsi-ld/v1/temporal/entities/{id}/attrs/{attr}",
+        &["delete"],
+    ),
+    (
+        "/ngsi-ld/v1/temporal/entities/{id}/attrs/{attr}/{instanceId}",
+        &["delete"],
+    ),
+    ("/ngsi-ld/v1/temporal/entityOperations/query", &["post"]),
+    ("/jumeau/v1/tenants/{tenant}/retention", &["get", "put"]),
+];
 
 /// Routes of subscriptions (crates/jumeau-api/src/subscriptions.rs).
-const SUBSCRIPTION_ROUTES: &[(&str, &[&str])] = &[];
+const SUBSCRIPTION_ROUTES: &[(&str, &[&str])] = &[
+    ("/ngsi-ld/v1/subscriptions", &["get", "post"]),
+    (
+        "/ngsi-ld/v1/subscriptions/{subscriptionId}",
+        &["get", "patch", "delete"],
+    ),
+];
 
 /// Routes of ingestion (crates/jumeau-api/src/ingest.rs).
-const INGEST_ROUTES: &[(&str, &[&str])] = &[];
+const INGEST_ROUTES: &[(&str, &[&str])] = &[
+    ("/ingest/chirpstack", &["post"]),
+    ("/ingest/tts", &["post"]),
+    ("/ingest/http", &["post"]),
+    ("/ingest/devices", &["get", "post"]),
+    ("/ingest/devices/import", &["post"]),
+    ("/ingest/devices/{devEui}", &["get", "put", "delete"]),
+    ("/ingest/dead-letters", &["get"]),
+    ("/ingest/dead-letters/replay", &["post"]),
+    ("/ingest/stats", &["get"]),
+    ("/metrics", &["get"]),
+];
 
 /// Routes of the entity API and administration (crates/jumeau-api/src/lib.rs).
 const CORE_ROUTES: &[(&str, &[&str])] = &[

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod contexts;
 pub mod dump;
 pub mod import;
+pub mod notify;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use jumeau_store::{Store, StoreResult, WriteOp, WriteOutcome};
 
 pub use auth::{Principal, Role};
 pub use contexts::ContextResolver;
+pub use notify::{Notifier, NotifierHandle};
 
 /// The tenant used when a request names none (NGSI-LD's default tenant).
 pub const DEFAULT_TENANT: &str = "default";
@@ -32,16 +34,28 @@ pub struct Twin {
     pub contexts: Arc<ContextResolver>,
     /// API keys and permissions.
     pub auth: Arc<auth::Auth>,
+    /// Subscriptions: matching writes, the outbox of notifications, delivery.
+    pub notifier: Arc<Notifier>,
 }
 
 impl Twin {
     /// A twin over a store.
     pub fn new(store: Arc<dyn Store>) -> Self {
+        let contexts = Arc::new(ContextResolver::new(store.clone()));
         Self {
-            contexts: Arc::new(ContextResolver::new(store.clone())),
+            notifier: Arc::new(Notifier::new(store.clone(), contexts.clone())),
+            contexts,
             auth: Arc::new(auth::Auth::new(store.clone())),
             store,
         }
+    }
+
+    /// Starts delivering notifications (and takes up those a previous run left pending).
+    /// Needs a Tokio runtime, which is why [`Twin::new`] does not do it: commands that only
+    /// write (imports) leave their notifications in the outbox for the server to deliver.
+    /// Delivery stops when the handle is dropped.
+    pub fn start_notifier(&self) -> NotifierHandle {
+        self.notifier.start()
     }
 
     /// Writes entities of one tenant. Every front-end (API, importers, ingestion) writes
@@ -52,6 +66,13 @@ impl Twin {
         ops: Vec<WriteOp>,
     ) -> StoreResult<Vec<Result<WriteOutcome, NgsiError>>> {
         let written = self.store.write_changes(tenant, ops).await?;
+        // Notifications are in the outbox before the write is acknowledged.
+        if let Err(e) = self.notifier.after_write(tenant, &written).await {
+            return Err(jumeau_store::StoreError::Unavailable(format!(
+                "the change was stored but its notifications could not be queued ({e}); \
+                 retry in a few seconds"
+            )));
+        }
         Ok(written.into_iter().map(|r| r.map(|w| w.outcome)).collect())
     }
 }

@@ -13,6 +13,9 @@ use jumeau_twin::import::{self, Crs, Format, ImportOptions};
 use jumeau_twin::{Role, Twin};
 use serde_json::Value;
 
+#[path = "ingest_cmd.rs"]
+mod ingest_cmd;
+
 /// Jumeau — le jumeau numérique souverain de votre territoire / the sovereign digital twin
 /// of your territory.
 #[derive(Debug, Parser)]
@@ -50,6 +53,10 @@ pub enum Command {
         /// Largest request body, in bytes.
         #[arg(long, default_value_t = 8 * 1024 * 1024)]
         max_body: usize,
+        /// MQTT broker to take sensor messages from (repeatable):
+        /// mqtt://[user:password@]host[:port][?tenant=T&client_id=ID&topic=FILTER].
+        #[arg(long, value_name = "URL", env = "JUMEAU_MQTT", value_delimiter = ',')]
+        mqtt: Vec<String>,
     },
     /// Build a sample territory and serve it.
     Demo {
@@ -88,6 +95,15 @@ pub enum Command {
         /// Key command.
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Sensor ingestion: devices, dead letters, counters.
+    Ingest {
+        /// Data location.
+        #[command(flatten)]
+        data: DataArgs,
+        /// Ingestion command.
+        #[command(subcommand)]
+        command: ingest_cmd::IngestCommand,
     },
     /// Manage tenants.
     Tenants {
@@ -182,6 +198,10 @@ pub struct ImportArgs {
     /// JSON-LD @context URL used to expand the terms of the file.
     #[arg(long)]
     pub context: Option<String>,
+    /// The file is history: CSV lines entity,attribute,time,value[,unitCode] appended to
+    /// the history of the entities.
+    #[arg(long)]
+    pub temporal: bool,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -205,13 +225,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             listen,
             max_body,
+            mqtt,
         } => {
             let twin = open_twin(&data.data)?;
             bootstrap_key(&twin).await?;
-            let config = ApiConfig {
+            let mut config = ApiConfig {
                 max_body_bytes: max_body,
                 ..Default::default()
             };
+            for url in &mqtt {
+                config
+                    .ingest
+                    .mqtt
+                    .push(jumeau_ingest::MqttSource::parse(url).map_err(anyhow::Error::msg)?);
+            }
             serve(twin, listen, config, &data.data).await
         }
         Command::Demo {
@@ -259,6 +286,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { data, command } => keys(&open_twin(&data.data)?, command).await,
         Command::Tenants { data, command } => tenants(&open_twin(&data.data)?, command).await,
+        Command::Ingest { data, command } => {
+            ingest_cmd::run(&open_twin(&data.data)?, command).await
+        }
     }
 }
 
@@ -287,7 +317,12 @@ async fn serve(
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("stopping");
     };
+    // Delivers subscription notifications, those left pending by the last run first.
+    let notifier = twin.start_notifier();
+    let retention = tokio::spawn(apply_retention(twin.clone()));
     jumeau_api::serve(listener, App::new(twin, config), shutdown).await?;
+    retention.abort();
+    notifier.stop().await;
     Ok(())
 }
 
@@ -313,10 +348,74 @@ fn print_report(report: &LoadReport, notes: &[String]) {
     );
 }
 
+/// How often the retention policies of the tenants run while serving.
+const RETENTION_PERIOD: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Applies the retention policies of every tenant at start, then every six hours, and
+/// logs what each pass removed, so that thinning old readings is never silent.
+async fn apply_retention(twin: Twin) {
+    let mut every = tokio::time::interval(RETENTION_PERIOD);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match twin
+            .store
+            .apply_retention(std::time::SystemTime::now().into())
+            .await
+        {
+            Ok(reports) => {
+                let removed: u64 = reports.iter().map(|r| r.removed).sum();
+                for r in reports.iter().filter(|r| r.removed > 0) {
+                    tracing::info!(
+                        "retention: tenant '{}', type {}: removed {} {} rows older than {}",
+                        r.tenant,
+                        r.entity_type.as_deref().unwrap_or("(default policy)"),
+                        r.removed,
+                        r.level,
+                        jumeau_model::time::format_datetime(&r.cutoff)
+                    );
+                }
+                tracing::debug!("retention pass done: {removed} rows removed");
+            }
+            Err(e) => tracing::warn!("retention pass failed, next one in 6 hours: {e}"),
+        }
+    }
+}
+
+/// `jumeau import --temporal`: appends the readings of a CSV file to the history.
+async fn import_history(args: &ImportArgs, bytes: &[u8], twin: &Twin) -> anyhow::Result<()> {
+    let tenant = args
+        .tenant
+        .clone()
+        .unwrap_or_else(|| jumeau_twin::DEFAULT_TENANT.into());
+    let ctx_value = args.context.clone().map(Value::String);
+    let ctx = twin.contexts.resolve(ctx_value.as_ref()).await?;
+    let batch = import::parse_temporal_csv(bytes, &ctx)
+        .with_context(|| format!("{} cannot be imported as history", args.file.display()))?;
+    let report = import::load_temporal(twin, &tenant, batch, &ctx).await?;
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
+    for r in &report.rejected {
+        eprintln!("rejected {r}");
+    }
+    eprintln!(
+        "{} instances stored, {} duplicates, {} entities created, {} rejected",
+        report.stored,
+        report.duplicates,
+        report.created,
+        report.rejected.len()
+    );
+    Ok(())
+}
+
 async fn import_file(args: ImportArgs) -> anyhow::Result<()> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let twin = open_twin(&args.data.data)?;
+    if args.temporal {
+        return import_history(&args, &bytes, &twin).await;
+    }
     let tenant = args.tenant.clone();
     let is_export = serde_json::from_slice::<Value>(&bytes).is_ok_and(|v| dump::is_dump(&v));
     let format = if is_export {

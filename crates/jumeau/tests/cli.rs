@@ -167,3 +167,73 @@ fn keys_are_created_listed_and_revoked() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("reader, editor or admin"));
 }
+
+#[tokio::test]
+async fn temporal_csv_is_appended_to_the_history() {
+    use jumeau_model::temporal::TemporalQuery;
+    use jumeau_store::sqlite::{SqliteOptions, SqliteStore};
+    use jumeau_store::TemporalStore;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    let file = dir.path().join("releves.csv");
+    std::fs::write(
+        &file,
+        "entity;attribute;time;value;unitCode\n\
+         urn:ngsi-ld:WaterMeter:m1;volume;2026-03-28T10:00:00Z;12,5;MTQ\n\
+         urn:ngsi-ld:WaterMeter:m1;volume;2026-03-28T09:00:00Z;11;MTQ\n\
+         urn:ngsi-ld:WaterMeter:m1;volume;hier;13;MTQ\n\
+         urn:ngsi-ld:WaterMeter:m2;volume;2026-03-28T10:00:00+01:00;7.25;\n",
+    )
+    .expect("written");
+    let args = [
+        "import",
+        "--temporal",
+        &file.to_string_lossy(),
+        "--data",
+        &data.to_string_lossy(),
+        "--tenant",
+        "eau",
+    ]
+    .map(String::from);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let report = String::from_utf8_lossy(&jumeau(&args).stderr).into_owned();
+    assert!(report.contains("3 instances stored"), "{report}");
+    assert!(report.contains("2 entities created"), "{report}");
+    assert!(
+        report.contains("rejected row 4 (urn:ngsi-ld:WaterMeter:m1)") && report.contains("hier"),
+        "{report}"
+    );
+    // Importing again stores nothing twice.
+    let again = String::from_utf8_lossy(&jumeau(&args).stderr).into_owned();
+    assert!(
+        again.contains("0 instances stored, 3 duplicates"),
+        "{again}"
+    );
+
+    let store = SqliteStore::open(&data, SqliteOptions::default()).expect("store");
+    let ids = ["urn:ngsi-ld:WaterMeter:m1".to_string()];
+    let history = store
+        .history("eau", &ids, None, &TemporalQuery::default())
+        .await
+        .expect("history");
+    let values: Vec<Option<serde_json::Value>> = history[0].attrs[0]
+        .instances
+        .iter()
+        .map(|i| match &i.attribute.value {
+            jumeau_model::AttributeValue::Property(v) => Some(v.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        values,
+        vec![Some(serde_json::json!(11)), Some(serde_json::json!(12.5))]
+    );
+    assert_eq!(
+        history[0].attrs[0].instances[0]
+            .attribute
+            .unit_code
+            .as_deref(),
+        Some("MTQ")
+    );
+}

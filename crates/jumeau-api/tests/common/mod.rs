@@ -53,6 +53,8 @@ pub struct Server {
     pub editor_a: String,
     pub editor_a_id: String,
     pub reader_a: String,
+    /// Delivers subscription notifications while the server runs.
+    pub notifier: jumeau_twin::NotifierHandle,
     _dir: tempfile::TempDir,
 }
 
@@ -176,6 +178,7 @@ impl Server {
             .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let notifier = twin.start_notifier();
         let app = App::new(twin.clone(), config);
         tokio::spawn(jumeau_api::serve(listener, app, std::future::pending()));
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
@@ -188,6 +191,7 @@ impl Server {
             editor_a,
             editor_a_id: rec.id,
             reader_a,
+            notifier,
             _dir: dir,
         }
     }

@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod bucket;
 pub mod duration;
 pub mod query;
+pub mod render;
 
 pub use aggregate::{Accumulator, AggrMethod, AggrValue};
 pub use bucket::{

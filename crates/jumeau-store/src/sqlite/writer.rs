@@ -137,6 +137,7 @@ fn run(
             tracing::error!("commit failed: {e}");
             let _ = conn.execute_batch("ROLLBACK");
             forget_terms();
+            super::temporal::forget_cache();
         } else {
             // Wake the checkpointer; if it is already due to run, this one is folded in.
             let _ = committed.try_send(());
@@ -181,7 +182,7 @@ fn forget_terms() {
 }
 
 /// The number of a type or attribute IRI, registered on first use.
-fn term_id(conn: &Connection, iri: &str) -> StoreResult<i64> {
+pub(super) fn term_id(conn: &Connection, iri: &str) -> StoreResult<i64> {
     if let Some(id) = TERMS.with(|t| t.borrow().get(iri).copied()) {
         return Ok(id);
     }
@@ -272,13 +273,13 @@ fn apply_one(
                 )));
             }
             ops::stamp_new(&mut e, now);
-            insert_entity(conn, tenant, &e)?;
+            insert_entity(conn, tenant, &e, now)?;
             Ok(written(WriteOutcome::Created, None, Some(e)))
         }
         WriteOp::Replace(e) => {
             let (pk, old) = load_existing(conn, tenant, &e.id)?;
             let new = ops::replace_entity(&old, e, now);
-            rewrite_entity(conn, tenant, pk, Some(&old), &new)?;
+            rewrite_entity(conn, tenant, pk, Some(&old), &new, now)?;
             Ok(written(
                 WriteOutcome::Updated(Default::default()),
                 Some(old),
@@ -291,7 +292,7 @@ fn apply_one(
         } => match load(conn, tenant, &entity.id)? {
             None => {
                 ops::stamp_new(&mut entity, now);
-                insert_entity(conn, tenant, &entity)?;
+                insert_entity(conn, tenant, &entity, now)?;
                 Ok(written(WriteOutcome::Created, None, Some(entity)))
             }
             Some((pk, old)) => {
@@ -305,7 +306,7 @@ fn apply_one(
                     cur.modified_at = Some(now);
                     cur
                 };
-                rewrite_entity(conn, tenant, pk, Some(&old), &new)?;
+                rewrite_entity(conn, tenant, pk, Some(&old), &new, now)?;
                 Ok(written(
                     WriteOutcome::Updated(Default::default()),
                     Some(old),
@@ -317,7 +318,7 @@ fn apply_one(
             id,
             attrs,
             no_overwrite,
-        } => modify(conn, tenant, &id, |cur| {
+        } => modify(conn, tenant, now, &id, |cur| {
             Ok(WriteOutcome::Updated(ops::append_attrs(
                 cur,
                 attrs,
@@ -325,14 +326,14 @@ fn apply_one(
                 now,
             )))
         }),
-        WriteOp::UpdateAttrs { id, attrs } => modify(conn, tenant, &id, |cur| {
+        WriteOp::UpdateAttrs { id, attrs } => modify(conn, tenant, now, &id, |cur| {
             Ok(WriteOutcome::Updated(ops::update_attrs(cur, attrs, now)))
         }),
-        WriteOp::PatchAttr { id, name, attr } => modify(conn, tenant, &id, |cur| {
+        WriteOp::PatchAttr { id, name, attr } => modify(conn, tenant, now, &id, |cur| {
             ops::patch_attr(cur, &name, attr, now)?;
             Ok(WriteOutcome::Updated(Default::default()))
         }),
-        WriteOp::ReplaceAttr { id, name, attr } => modify(conn, tenant, &id, |cur| {
+        WriteOp::ReplaceAttr { id, name, attr } => modify(conn, tenant, now, &id, |cur| {
             ops::replace_attr(cur, &name, attr, now)?;
             Ok(WriteOutcome::Updated(Default::default()))
         }),
@@ -341,7 +342,7 @@ fn apply_one(
             attrs,
             deletions,
             types,
-        } => modify(conn, tenant, &id, |cur| {
+        } => modify(conn, tenant, now, &id, |cur| {
             Ok(WriteOutcome::Updated(ops::merge_entity(
                 cur, attrs, &deletions, types, now,
             )))
@@ -351,7 +352,7 @@ fn apply_one(
             name,
             dataset_id,
             delete_all,
-        } => modify(conn, tenant, &id, |cur| {
+        } => modify(conn, tenant, now, &id, |cur| {
             ops::delete_attr(cur, &name, dataset_id.as_deref(), delete_all)?;
             cur.modified_at = Some(now);
             Ok(WriteOutcome::Deleted)
@@ -376,7 +377,7 @@ fn apply_one(
             if e.modified_at.is_none() {
                 e.modified_at = e.created_at;
             }
-            insert_entity(conn, tenant, &e)?;
+            insert_entity(conn, tenant, &e, now)?;
             let outcome = if before.is_some() {
                 WriteOutcome::Updated(Default::default())
             } else {
@@ -392,13 +393,14 @@ fn apply_one(
 fn modify(
     conn: &Connection,
     tenant: i64,
+    now: DateTime<Utc>,
     id: &str,
     change: impl FnOnce(&mut Entity) -> Result<WriteOutcome, NgsiError>,
 ) -> StoreResult<Written> {
     let (pk, old) = load_existing(conn, tenant, id)?;
     let mut cur = old.clone();
     let outcome = change(&mut cur)?;
-    rewrite_entity(conn, tenant, pk, Some(&old), &cur)?;
+    rewrite_entity(conn, tenant, pk, Some(&old), &cur, now)?;
     Ok(Written {
         outcome,
         before: Some(old),
@@ -411,13 +413,18 @@ fn encode(e: &Entity) -> StoreResult<String> {
         .map_err(|err| StoreError::Corrupt(format!("cannot encode entity: {err}")))
 }
 
-fn insert_entity(conn: &Connection, tenant: i64, e: &Entity) -> StoreResult<i64> {
+fn insert_entity(
+    conn: &Connection,
+    tenant: i64,
+    e: &Entity,
+    now: DateTime<Utc>,
+) -> StoreResult<i64> {
     let doc = encode(e)?;
     conn.prepare_cached("INSERT INTO entities (tenant, id, doc) VALUES (?1, ?2, ?3)")
         .and_then(|mut s| s.execute(params![tenant, e.id, doc]))
         .map_err(sql_err)?;
     let pk = conn.last_insert_rowid();
-    write_indexes(conn, tenant, pk, None, e)?;
+    write_indexes(conn, tenant, pk, None, e, now)?;
     Ok(pk)
 }
 
@@ -427,12 +434,13 @@ fn rewrite_entity(
     pk: i64,
     old: Option<&Entity>,
     new: &Entity,
+    now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let doc = encode(new)?;
     conn.prepare_cached("UPDATE entities SET doc = ?2 WHERE pk = ?1")
         .and_then(|mut s| s.execute(params![pk, doc]))
         .map_err(sql_err)?;
-    write_indexes(conn, tenant, pk, old, new)
+    write_indexes(conn, tenant, pk, old, new, now)
 }
 
 fn delete_entity(conn: &Connection, pk: i64) -> StoreResult<()> {
@@ -490,14 +498,36 @@ fn geometries(e: &Entity) -> Vec<(&str, &Geometry)> {
         .collect()
 }
 
+/// The instances of `after` whose value or `observedAt` differ from the instance with the
+/// same datasetId in `before` (all of them when `before` has none): the changes that go to
+/// the attribute's history.
+fn changed_instances<'a>(
+    name: &'a str,
+    before: Option<&Vec<Attribute>>,
+    after: Option<&'a Vec<Attribute>>,
+    out: &mut Vec<(&'a str, &'a Attribute)>,
+) {
+    for a in after.into_iter().flatten() {
+        let previous = before
+            .into_iter()
+            .flatten()
+            .find(|b| b.dataset_id == a.dataset_id);
+        if previous.is_none_or(|b| b.value != a.value || b.observed_at != a.observed_at) {
+            out.push((name, a));
+        }
+    }
+}
+
 /// Brings the type, value and spatial indexes of one entity from `old` to `new`, touching
-/// only what changed (a reading usually changes one attribute).
+/// only what changed (a reading usually changes one attribute), and appends the changed
+/// attribute instances to their history (at their `observedAt`, else at `now`).
 fn write_indexes(
     conn: &Connection,
     tenant: i64,
     pk: i64,
     old: Option<&Entity>,
     new: &Entity,
+    now: DateTime<Utc>,
 ) -> StoreResult<()> {
     if old.map(|o| &o.types) != Some(&new.types) {
         if old.is_some() {
@@ -534,9 +564,11 @@ fn write_indexes(
         .keys()
         .chain(old.into_iter().flat_map(|o| o.attrs.keys()))
         .collect();
+    let mut history = Vec::new();
     for name in names {
         let before = old.and_then(|o| o.attrs.get(name));
         let after = new.attrs.get(name);
+        changed_instances(name, before, after, &mut history);
         // A reading usually changes one attribute: leave the others' rows alone.
         if old.is_some() && same_values(before, after) {
             continue;
@@ -611,6 +643,9 @@ fn write_indexes(
                 .execute(params![gid, b.min_x, b.max_x, b.min_y, b.max_y])
                 .map_err(sql_err)?;
         }
+    }
+    if !history.is_empty() {
+        super::temporal::record(conn, tenant, &new.id, &new.types, &history, now)?;
     }
     Ok(())
 }

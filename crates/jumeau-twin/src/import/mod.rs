@@ -4,7 +4,8 @@
 //! with [`import_csv`]. Both produce entities in NGSI-LD *normalized* JSON using compact
 //! terms (`"type": "Streetlight"`, `"puissance": {"type": "Property", "value": 35}`); the
 //! caller expands them with the `@context` it chooses and writes them to a store. Nothing
-//! here touches a store or the network.
+//! here touches a store or the network, except [`load_temporal`]: history files (CSV
+//! readings, [`parse_temporal_csv`]) are appended to the history of the twin's entities.
 //!
 //! # The validation report
 //!
@@ -63,12 +64,16 @@ mod common;
 mod csv;
 mod geojson;
 mod report;
+mod temporal;
 #[cfg(test)]
 mod tests;
 
 pub use self::csv::import_csv;
 pub use self::geojson::import_geojson;
 pub use self::report::{ImportBatch, Rejection};
+pub use self::temporal::{
+    load_temporal, parse_temporal_csv, Reading, TemporalBatch, TemporalReport,
+};
 
 /// The coordinate reference system of the coordinates in an imported file.
 ///

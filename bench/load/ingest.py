@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Sensor ingestion benchmark of Jumeau (docs/benchmarks.md, section "Ingestion").
+
+Starts a Mosquitto broker and `jumeau serve --mqtt` (release build) on fresh data, registers
+the devices, then measures from the same machine, targeting 127.0.0.1 only, every loop
+bounded in time:
+
+1. HTTP: wrk with bench/load/ingest.lua posts batches of generic uplinks whose raw payload
+   the native decoder decodes; throughput counts uplinks acknowledged (journaled), then the
+   time until the last one is applied to the twin. Meanwhile a probe posts one reading every
+   250 ms and polls until the entity shows it: receipt-to-queryable latency under load.
+2. MQTT: the example load generator (crates/jumeau-ingest/examples/mqtt_load.rs) publishes
+   ChirpStack uplinks with QoS 1; throughput counts uplinks applied to the twin.
+
+Usage: python3 bench/load/ingest.py [--devices 1000] [--duration 20] [--connections 8]
+       [--mqtt-messages 200000]
+Build first: cargo build --release -p jumeau && cargo build --release -p jumeau-ingest --example mqtt_load
+"""
+import argparse, json, os, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.error, urllib.parse, urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402  (start_server, wrk, rss_kib, KEY, TENANT)
+
+ROOT = run.ROOT
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_mosquitto(folder):
+    port = free_port()
+    conf = os.path.join(folder, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                "max_queued_messages 1000000\nmax_inflight_messages 0\n")
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    proc = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    sys.exit("mosquitto did not start (apt-get install mosquitto)")
+
+
+def request(addr, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"http://{addr}{path}", data=data, method=method,
+                                 headers={"Content-Type": "application/json", "NGSILD-Tenant": run.TENANT,
+                                          "Authorization": f"Bearer {run.KEY}"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        text = r.read()
+        return r.status, (json.loads(text) if text else None)
+
+
+def device(eui, i):
+    return {"devEui": eui, "entityId": f"urn:ngsi-ld:AirQualityObserved:bench-{eui}", "entityType": "AirQualityObserved",
+            "profile": "elsys/ers-co2", "intervalSeconds": 3600,
+            "mappings": [{"field": "temperature", "attribute": "temperature", "unitCode": "CEL", "min": -40, "max": 85},
+                         {"field": "humidity", "attribute": "relativeHumidity", "unitCode": "P1", "scale": 0.01, "min": 0, "max": 1},
+                         {"field": "co2", "attribute": "co2", "unitCode": "59", "min": 0, "max": 10000}]}
+
+
+def counters(addr):
+    _, stats = request(addr, "GET", "/ingest/stats")
+    total = {}
+    for c in stats["counters"]:
+        t = total.setdefault(c["source"], [0, 0, 0, 0])
+        for i, k in enumerate(["received", "accepted", "duplicated", "rejected"]):
+            t[i] += c[k]
+    return stats["inFlight"], total
+
+
+def wait_applied(addr, source, expected, limit_s):
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        in_flight, total = counters(addr)
+        done = sum(total.get(source, [0, 0, 0, 0])[1:])
+        if done >= expected and in_flight == 0:
+            return time.time()
+        time.sleep(0.1)
+    sys.exit(f"{source}: not every uplink was applied within {limit_s} s: {counters(addr)}")
+
+
+class Probe(threading.Thread):
+    """Posts one reading every 250 ms and measures until the entity shows it."""
+
+    def __init__(self, addr, eui):
+        super().__init__(daemon=True)
+        self.addr, self.eui, self.stop, self.latencies = addr, eui, threading.Event(), []
+
+    def run(self):
+        f_cnt = 0
+        entity = f"urn:ngsi-ld:AirQualityObserved:bench-{self.eui}"
+        path = "/ngsi-ld/v1/entities/" + urllib.parse.quote(entity, safe="") + "?options=keyValues&attrs=co2"
+        while not self.stop.is_set():
+            f_cnt += 1
+            value = 400 + f_cnt % 5000
+            t0 = time.time()
+            t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_800_000_000 + f_cnt))
+            request(self.addr, "POST", "/ingest/http",
+                    {"devEui": self.eui, "time": t, "fCnt": f_cnt, "object": {"co2": value}})
+            while time.time() - t0 < 30:
+                try:
+                    _, e = request(self.addr, "GET", path)
+                    if e.get("co2") == value:
+                        self.latencies.append(time.time() - t0)
+                        break
+                except urllib.error.HTTPError:
+                    pass
+                time.sleep(0.005)
+            self.stop.wait(0.25)
+
+
+def pct(values, p):
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devices", type=int, default=1000)
+    ap.add_argument("--duration", type=int, default=20)
+    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--mqtt-messages", type=int, default=200_000)
+    ap.add_argument("--target", default=os.path.join(ROOT, "target"))
+    args = ap.parse_args()
+    binary = os.path.join(args.target, "release", "jumeau")
+    loader = os.path.join(args.target, "release", "examples", "mqtt_load")
+    for b in (binary, loader):
+        if not os.path.exists(b):
+            sys.exit(f"{b} is missing; build it first (see the usage)")
+    if not shutil.which("wrk"):
+        sys.exit("wrk is needed: apt-get install wrk")
+    folder = tempfile.mkdtemp(prefix="jumeau-ingest-bench-")
+    broker, port = start_mosquitto(folder)
+    os.environ["JUMEAU_MQTT"] = f"mqtt://127.0.0.1:{port}?tenant={run.TENANT}&client_id=jumeau-bench"
+    proc, addr = run.start_server(binary, os.path.join(folder, "data"))
+    rows = []
+    try:
+        generic = [f"00c0{i:012x}" for i in range(args.devices)]
+        chirp = [f"00b0{i:012x}" for i in range(args.devices)]
+        probe_eui = "00d0000000000001"
+        for first in range(0, args.devices, 500):
+            request(addr, "POST", "/ingest/devices", [device(e, i) for i, e in enumerate(generic[first:first + 500])])
+            request(addr, "POST", "/ingest/devices", [device(e, i) for i, e in enumerate(chirp[first:first + 500])])
+        request(addr, "POST", "/ingest/devices", device(probe_eui, 0))
+
+        # 1. HTTP, batched generic uplinks, decoded natively.
+        probe = Probe(addr, probe_eui)
+        probe.start()
+        os.environ["JUMEAU_BENCH_DEVICES"] = str(args.devices)
+        os.environ["JUMEAU_BENCH_BATCH"] = str(args.batch)
+        t0 = time.time()
+        r = run.wrk(addr, "ingest.lua", args.duration, args.connections, args.devices)
+        acked = int(r["requests"]) * args.batch - int(r["non2xx"]) * args.batch
+        t_applied = wait_applied(addr, "generic", acked, 600)
+        probe.stop.set()
+        probe.join(timeout=40)
+        wall = t_applied - t0
+        rows.append((f"HTTP /ingest/http, {args.batch} uplinks/request, native decoding, {args.connections} connections",
+                     f"{acked / float(r['duration_s']):,.0f} uplinks/s acknowledged; {acked / wall:,.0f} uplinks/s applied "
+                     f"({acked:,} in {wall:.1f} s)",
+                     f"request p50 {float(r['p50_ms']):.1f} / p99 {float(r['p99_ms']):.1f} ms; "
+                     f"receipt to queryable p50 {pct(probe.latencies, 50) * 1000:.0f} / p99 {pct(probe.latencies, 99) * 1000:.0f} ms "
+                     f"({len(probe.latencies)} probes)",
+                     f"{r['errors']} / {r['non2xx']}"))
+
+        # 2. MQTT, ChirpStack uplinks with decoded objects, QoS 1.
+        _, before = counters(addr)
+        base = sum(before.get("chirpstack", [0, 0, 0, 0])[1:])
+        probe = Probe(addr, probe_eui)
+        probe.start()
+        t0 = time.time()
+        out = subprocess.run([loader, "--port", str(port), "--devices", str(args.devices),
+                              "--messages", str(args.mqtt_messages), "--clients", "2"],
+                             capture_output=True, text=True, timeout=900)
+        if out.returncode != 0:
+            sys.exit(f"mqtt_load failed: {out.stdout}\n{out.stderr}")
+        published = time.time() - t0
+        t_applied = wait_applied(addr, "chirpstack", base + args.mqtt_messages, 900)
+        probe.stop.set()
+        probe.join(timeout=40)
+        wall = t_applied - t0
+        rows.append((f"MQTT (Mosquitto on loopback), ChirpStack uplinks, QoS 1, 2 publishers",
+                     f"{args.mqtt_messages / wall:,.0f} uplinks/s applied ({args.mqtt_messages:,} in {wall:.1f} s; "
+                     f"published in {published:.1f} s)",
+                     f"receipt to queryable (HTTP probe meanwhile) p50 {pct(probe.latencies, 50) * 1000:.0f} / "
+                     f"p99 {pct(probe.latencies, 99) * 1000:.0f} ms ({len(probe.latencies)} probes)",
+                     "-"))
+        in_flight, total = counters(addr)
+        print(f"devices: {args.devices:,} per source; wrk -t2 -c{args.connections} -d{args.duration}s; "
+              f"{os.cpu_count()} cores\n")
+        print("| scenario | throughput | latency | errors / non-2xx |")
+        print("|---|---|---|---|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        print(f"\ncounters (received, accepted, duplicated, rejected) per source: {total}")
+        print(f"resident memory: {run.rss_kib(proc.pid) / 1024:.0f} MiB, peak {run.peak_kib(proc.pid) / 1024:.0f} MiB")
+    finally:
+        proc.kill()
+        proc.wait()
+        broker.kill()
+        broker.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

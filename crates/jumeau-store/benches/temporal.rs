@@ -1,0 +1,225 @@
+//! Attribute history of the embedded store: bulk appends, aggregations served by rollups,
+//! and the bytes a numeric instance takes on disk.
+//!
+//! `CARGO_TARGET_DIR=/work/target-bench cargo bench -p jumeau-store --bench temporal`.
+//!
+//! (c) needs one year of 10-minute readings of 1,000 entities (52.6 million instances). It
+//! is built once into `<target dir>/temporal-bench-data/` (a few minutes) and reused by
+//! later runs; delete that directory to rebuild it.
+#![allow(missing_docs)]
+
+use std::path::PathBuf;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use jumeau_model::temporal::{AggrMethod, AggrPeriod, TemporalQuery, TimeRange};
+use jumeau_model::{Attribute, AttributeValue};
+use jumeau_store::sqlite::{SqliteOptions, SqliteStore};
+use jumeau_store::TemporalStore;
+use serde_json::json;
+
+const ATTR: &str = "https://smartdatamodels.org/dataModel.Environment/temperature";
+const TYPE: &str = "https://smartdatamodels.org/dataModel.Environment/AirQualityObserved";
+/// One year of 10-minute readings.
+const YEAR_READINGS: i64 = 365 * 144;
+const ENTITIES: usize = 1000;
+
+fn year_start() -> DateTime<Utc> {
+    chrono_tz::Europe::Paris
+        .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid local midnight")
+        .to_utc()
+}
+
+/// A temperature with one decimal, as sensors send, from a cheap deterministic generator.
+fn temperature(entity: usize, i: i64) -> f64 {
+    let h = (i as u64 ^ (entity as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58;
+    let daily = ((i % 144) as f64 / 144.0 * std::f64::consts::TAU).sin() * 50.0;
+    (150.0 + daily.round() + h as f64) / 10.0
+}
+
+fn readings(entity: usize, from: i64, n: i64) -> Vec<(String, Attribute)> {
+    let t0 = year_start();
+    (from..from + n)
+        .map(|i| {
+            let mut a = Attribute::new(AttributeValue::Property(json!(temperature(entity, i))));
+            a.observed_at = Some(t0 + TimeDelta::minutes(10 * i));
+            (ATTR.to_string(), a)
+        })
+        .collect()
+}
+
+fn entity_id(i: usize) -> String {
+    format!("urn:ngsi-ld:AirQualityObserved:{i}")
+}
+
+fn daily(methods: Vec<AggrMethod>) -> TemporalQuery {
+    let t0 = year_start();
+    TemporalQuery {
+        time_range: Some(TimeRange::Between(t0, t0 + TimeDelta::days(365))),
+        aggr_methods: methods,
+        aggr_period: Some(AggrPeriod::parse("P1D").expect("valid period")),
+        aggregated_values: true,
+        ..Default::default()
+    }
+}
+
+fn p95(samples: &mut [StdDuration]) -> StdDuration {
+    samples.sort();
+    samples[(samples.len() * 95 / 100).min(samples.len() - 1)]
+}
+
+fn data_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("temporal-bench-data")
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let types = vec![TYPE.to_string()];
+
+    // (a) Bulk append, in batches of 10,000 instances of one entity, durable on return.
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("store");
+    let mut group = c.benchmark_group("temporal append");
+    const BATCH: i64 = 10_000;
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.sample_size(20);
+    let mut next = 0i64;
+    group.bench_function("append_history, 10,000 numeric instances per call", |b| {
+        b.iter(|| {
+            let entity = (next / BATCH) as usize % 10;
+            let batch = readings(entity, next, BATCH);
+            next += BATCH;
+            rt.block_on(store.append_history("bench", &entity_id(entity), &types, batch))
+                .expect("append")
+        })
+    });
+    group.finish();
+    drop(store);
+
+    // (b) Daily average of one attribute over one year of 10-minute data.
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("store");
+    let id = entity_id(0);
+    for month in 0..12 {
+        let from = YEAR_READINGS * month / 12;
+        let to = YEAR_READINGS * (month + 1) / 12;
+        rt.block_on(store.append_history("bench", &id, &types, readings(0, from, to - from)))
+            .expect("append");
+    }
+    let q = daily(vec![AggrMethod::Avg]);
+    let ids = [id.clone()];
+    let paris = chrono_tz::Europe::Paris;
+    let run = || {
+        let out = rt
+            .block_on(store.aggregate("bench", &ids, None, &q, paris))
+            .expect("aggregate");
+        assert_eq!(out[0].attrs[0].buckets.len(), 365);
+        out
+    };
+    let mut samples: Vec<StdDuration> = (0..300)
+        .map(|_| {
+            let t = Instant::now();
+            run();
+            t.elapsed()
+        })
+        .collect();
+    println!(
+        "(b) daily avg over one year of 10-minute data ({YEAR_READINGS} instances): p95 {:.2} ms over {} runs",
+        p95(&mut samples).as_secs_f64() * 1e3,
+        samples.len()
+    );
+    let mut group = c.benchmark_group("temporal aggregate");
+    group.sample_size(50);
+    group.bench_function("P1D avg, 1 entity, 1 year of 10-minute data", |b| {
+        b.iter(run)
+    });
+
+    // (d) Bytes per stored numeric instance.
+    let stats = rt.block_on(store.history_stats("bench")).expect("stats");
+    let file = std::fs::metadata(store.path())
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "(d) {} instances: raw tables and index {} bytes = {:.2} bytes per instance; \
+         {} hourly and {} daily rollup rows; database file {} bytes ({:.2} bytes per instance, rollups included)",
+        stats.instances,
+        stats.raw_bytes.unwrap_or(0),
+        stats.raw_bytes.unwrap_or(0) as f64 / stats.instances as f64,
+        stats.hourly_rows,
+        stats.daily_rows,
+        file,
+        file as f64 / stats.instances as f64
+    );
+    drop(store);
+
+    // (c) Daily totals over one year for 1,000 entities.
+    let data = data_dir();
+    let done = data.join("complete");
+    let store = SqliteStore::open(&data, SqliteOptions::default()).expect("store");
+    if !done.exists() {
+        let started = Instant::now();
+        for e in 0..ENTITIES {
+            for half in 0..2 {
+                let from = YEAR_READINGS * half / 2;
+                let to = YEAR_READINGS * (half + 1) / 2;
+                rt.block_on(store.append_history(
+                    "bench",
+                    &entity_id(e),
+                    &types,
+                    readings(e, from, to - from),
+                ))
+                .expect("append");
+            }
+            if e % 100 == 99 {
+                println!("(c) built {} entities in {:?}", e + 1, started.elapsed());
+            }
+        }
+        std::fs::write(&done, b"ok").expect("marker");
+        println!(
+            "(c) built {} instances in {:.1} s ({:.0} instances/s)",
+            ENTITIES as i64 * YEAR_READINGS,
+            started.elapsed().as_secs_f64(),
+            (ENTITIES as i64 * YEAR_READINGS) as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+    let ids: Vec<String> = (0..ENTITIES).map(entity_id).collect();
+    let q = daily(vec![AggrMethod::Sum]);
+    let run = || {
+        let out = rt
+            .block_on(store.aggregate("bench", &ids, None, &q, paris))
+            .expect("aggregate");
+        assert_eq!(out.len(), ENTITIES);
+        out
+    };
+    let mut samples: Vec<StdDuration> = (0..10)
+        .map(|_| {
+            let t = Instant::now();
+            run();
+            t.elapsed()
+        })
+        .collect();
+    println!(
+        "(c) daily sums over one year for {ENTITIES} entities ({} instances): p95 {:.0} ms over {} runs",
+        ENTITIES as i64 * YEAR_READINGS,
+        p95(&mut samples).as_secs_f64() * 1e3,
+        samples.len()
+    );
+    group.sample_size(10);
+    group.bench_function("P1D sum, 1,000 entities, 1 year of 10-minute data", |b| {
+        b.iter(run)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
