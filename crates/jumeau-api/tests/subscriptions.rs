@@ -35,7 +35,8 @@ struct Received {
     at: std::time::Instant,
 }
 
-/// A tiny HTTP receiver on 127.0.0.1: records every POST; paths under `/fail` answer 500.
+/// A tiny HTTP receiver on 127.0.0.1: records every POST; paths under `/fail` answer 500,
+/// paths under `/slow` answer after five minutes.
 #[derive(Clone)]
 struct Receiver {
     base: String,
@@ -56,6 +57,9 @@ async fn record(
         body,
         at,
     });
+    if path.starts_with("slow") {
+        tokio::time::sleep(Duration::from_secs(300)).await;
+    }
     if path.starts_with("fail") {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
@@ -650,6 +654,9 @@ async fn a_failing_endpoint_neither_fails_writes_nor_delays_other_subscribers() 
     );
     let down = subscribe(&s, watching(&refused)).await;
     let erroring = subscribe(&s, watching(&rx.url("fail"))).await;
+    let mut slow = watching(&rx.url("slow"));
+    slow["notification"]["endpoint"]["timeout"] = json!(120_000);
+    subscribe(&s, slow).await;
     let up = subscribe(&s, watching(&rx.url("ok"))).await;
 
     s.create(&lamp(1, "on", 10)).await;
@@ -663,6 +670,9 @@ async fn a_failing_endpoint_neither_fails_writes_nor_delays_other_subscribers() 
     .expect(204);
     rx.wait("ok", 2).await;
     wait_status(&s, &up, |v| v["notification"]["timesSent"] == json!(2)).await;
+    // The slow receiver still holds the first notification (it answers in minutes, and may
+    // take two): its second waits in its own queue, and delayed nobody else's.
+    assert_eq!(rx.wait("slow", 1).await.len(), 1);
 
     // The failing ones are retried, and say why they fail.
     for id in [&down, &erroring] {

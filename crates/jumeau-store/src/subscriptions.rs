@@ -136,7 +136,9 @@ pub trait SubscriptionStore: Send + Sync {
     ) -> StoreResult<()>;
 
     /// Records a failed attempt at `at` and why: the statistics of its subscription record a
-    /// failure; the row is retried at `retry_at`, or, when `None`, kept as given up.
+    /// failure; the row is retried at `retry_at`, or, when `None`, kept as given up (the
+    /// engine may keep only the latest given-up notifications of a subscription, at least
+    /// a thousand).
     async fn notification_failed(
         &self,
         tenant: &str,

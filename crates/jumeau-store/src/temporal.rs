@@ -7,6 +7,18 @@
 //! Numbers are kept as numbers keyed by (tenant, entity, attribute, time), not as one JSON
 //! document per instance, and summarised per hour and per local day as they are written,
 //! so that a year of dashboards never scans raw readings.
+//!
+//! Conventions every engine follows:
+//!
+//! - The time of an instance is its `observedAt`, else the time the broker received it,
+//!   which is also its `createdAt` (and `modifiedAt`: an instance never changes).
+//! - A time range includes its start and excludes its end: `after` selects
+//!   `time >= timeAt`, `before` `time < timeAt`, `between` `timeAt <= time < endTimeAt`, as
+//!   the aggregation buckets do, so consecutive ranges never count an instance twice.
+//! - Numbers come back as JSON numbers: whole ones as integers (`21.0` is read back as
+//!   `21`, the same JSON number); every other value comes back exactly as written.
+//! - `instanceId`s are `urn:ngsi-ld:instance:<series>:<µs>:<hash of the value>`: the same
+//!   instance always has the same id, across restarts and upgrades.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -138,8 +150,10 @@ pub struct HistoryStats {
 pub trait TemporalStore: Send + Sync {
     /// Appends instances to the history of an entity's attributes (expanded name, instance)
     /// without changing its current state; `types` are recorded for the temporal
-    /// representation. Duplicates are stored once; instances older than the latest are
-    /// accepted and placed in order. Durable when it returns.
+    /// representation. Duplicates (same entity, attribute, datasetId, time and value) are
+    /// stored once; two different values at the same time are both kept; instances older than
+    /// the latest are accepted and placed in order. An instance without `observedAt` is
+    /// placed at the time of the call. Durable when it returns.
     async fn append_history(
         &self,
         tenant: &str,
@@ -151,6 +165,12 @@ pub trait TemporalStore: Send + Sync {
     /// The history of the given entities, in the order of `ids` (entities without history in
     /// range are left out): the attributes in `attrs` (expanded; `None` for all), restricted
     /// by the time range, time property and `lastN` of `query`.
+    ///
+    /// Attributes come sorted by name then datasetId, instances oldest first by the time
+    /// property asked (`lastN`: the last N of each attribute and datasetId, still oldest
+    /// first). `timeproperty=deletedAt` selects nothing: deleted instances are not kept.
+    /// Filtering on `createdAt`/`modifiedAt` reads the whole history of the attributes (the
+    /// time of receipt is not indexed); `observedAt` reads only the asked range.
     async fn history(
         &self,
         tenant: &str,
@@ -163,6 +183,15 @@ pub trait TemporalStore: Send + Sync {
     /// it, over the periods of `query.aggr_period` in the time zone `tz`. Rollups serve the
     /// whole hours and days of the range; raw instances only the edges and what rollups
     /// cannot answer (distinctCount).
+    ///
+    /// Each bucket is the grid period of `query.aggr_period` (which may start before the
+    /// range; [`Bucket::clip`] cuts it for a response); with
+    /// [`jumeau_model::temporal::AggrPeriod::WholeRange`], the range itself, an open side
+    /// being bounded by the first or last instance. Daily rollups serve only when `tz` is
+    /// the tenant's time zone; otherwise hourly ones do (exact in zones whose offsets are
+    /// whole hours, as in France; elsewhere the raw edges take the rest). Text and other
+    /// non-numeric instances are counted one by one: asking a numeric method of them is the
+    /// accumulator's error. Fails with TooComplexQuery past 200,000 periods per attribute.
     async fn aggregate(
         &self,
         tenant: &str,
@@ -175,6 +204,11 @@ pub trait TemporalStore: Send + Sync {
     /// Deletes history: of a whole entity (`attr` `None`), of one attribute (all datasets
     /// when `dataset_id` is `None` and `delete_all`), or one instance by id. Returns the
     /// number of instances removed.
+    ///
+    /// An instance id of another entity, attribute or tenant removes nothing (0); a string
+    /// that is not an instance id of this broker is a BadRequestData rejection. Rollups
+    /// follow: those of a deleted attribute go with it, those of the hour and day of a
+    /// deleted instance are recomputed.
     async fn delete_history(
         &self,
         tenant: &str,
@@ -194,13 +228,23 @@ pub trait TemporalStore: Send + Sync {
     /// The retention policies of a tenant.
     async fn retention_policies(&self, tenant: &str) -> StoreResult<Vec<RetentionPolicy>>;
     /// Sets (or replaces) the retention policy of a tenant for one entity type, or the
-    /// default one.
+    /// default one. Rejected unless raw days ≤ hourly days ≤ daily days (no value: for
+    /// ever), since aggregations read the coarsest level covering a period.
     async fn set_retention_policy(&self, tenant: &str, policy: RetentionPolicy) -> StoreResult<()>;
-    /// Applies every tenant's policies as of `now`, records and returns what was removed.
+    /// Applies every tenant's policies as of `now`, records and returns what was removed:
+    /// one report per tenant, policy and level set, even when nothing was old enough.
+    ///
+    /// Only what a coarser rollup summarises is removed: raw instances of whole UTC hours
+    /// before the cutoff (their hourly rollups are written with them), hourly rollups of
+    /// whole local days, daily rollups of whole days. Instances that are not plain numbers
+    /// (text, Relationships...) have no rollup and are kept. An entity's attributes follow
+    /// the policy of the first of its types that has one, else the default policy.
     async fn apply_retention(&self, now: DateTime<Utc>) -> StoreResult<Vec<RetentionReport>>;
     /// The reports of past retention passes of a tenant, newest first.
     async fn retention_reports(&self, tenant: &str) -> StoreResult<Vec<RetentionReport>>;
 
-    /// Size of a tenant's history.
+    /// Size of a tenant's history. On SQLite, `raw_bytes` is the pages of the raw tables
+    /// and their index (the `dbstat` table), shared among tenants in proportion to the bytes
+    /// of their encoded instances.
     async fn history_stats(&self, tenant: &str) -> StoreResult<HistoryStats>;
 }

@@ -277,3 +277,40 @@ async fn the_outbox_survives_reopening_and_records_deliveries_and_failures() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn given_up_notifications_are_kept_up_to_a_thousand_per_subscription() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(dir.path()));
+    let id = "urn:ngsi-ld:Subscription:gone";
+    store
+        .create_subscription("city-a", sub(id, "http://h/gone"), ctx())
+        .await
+        .unwrap();
+    let items = (0..1005).map(|n| item(id, "http://h/gone", n)).collect();
+    let stored = store.enqueue_notifications("city-a", items).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in &stored {
+        let (store, seq) = (store.clone(), p.seq);
+        tasks.spawn(async move {
+            store
+                .notification_failed("city-a", seq, Utc::now(), "gone", None)
+                .await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().unwrap();
+    }
+    let kept = store.failed_notifications("city-a", id).await.unwrap();
+    assert_eq!(kept.len(), 1000);
+    // The newest are kept.
+    assert_eq!(kept.last().unwrap().seq, stored.last().unwrap().seq);
+    assert_eq!(kept[0].seq, stored[5].seq);
+    let status = store
+        .subscription("city-a", id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status;
+    assert_eq!(status.times_failed, 1005);
+}

@@ -576,13 +576,21 @@ async fn retention_thins_with_reports() {
             RetentionPolicy {
                 entity_type: None,
                 raw_days: Some(50),
-                hourly_days: None,
+                hourly_days: Some(52),
                 daily_days: Some(55),
             },
         )
         .await
         .unwrap();
     assert_eq!(store.retention_policies("t").await.unwrap().len(), 2);
+    let inverted = RetentionPolicy {
+        entity_type: None,
+        raw_days: Some(10),
+        hourly_days: None,
+        daily_days: Some(5),
+    };
+    let err = store.set_retention_policy("t", inverted).await.unwrap_err();
+    assert!(err.to_string().contains("no longer than"), "{err}");
     let mut q = query(None);
     q.aggr_methods = vec![AggrMethod::TotalCount, AggrMethod::Sum];
     q.aggr_period = Some(AggrPeriod::WholeRange);
@@ -594,7 +602,7 @@ async fn retention_thins_with_reports() {
 
     let now = at("2024-03-01T12:34:00Z");
     let reports = store.apply_retention(now).await.unwrap();
-    assert_eq!(reports.len(), 4);
+    assert_eq!(reports.len(), 5);
     let raw = reports
         .iter()
         .find(|r| r.level == "raw" && r.entity_type.as_deref() == Some(SENSOR))
@@ -637,7 +645,13 @@ async fn retention_thins_with_reports() {
         .unwrap();
     assert_eq!(other.removed, 10 * 144 + 12 * 6);
     let listed = store.retention_reports("t").await.unwrap();
-    assert_eq!(listed.len(), 4);
+    assert_eq!(listed.len(), 5);
+    let default_daily = reports
+        .iter()
+        .find(|r| r.level == "daily" && r.entity_type.is_none())
+        .unwrap();
+    // 55 days before 1 March 12:34 UTC is 6 January: the daily rows of 1 to 5 January go.
+    assert_eq!(default_daily.removed, 5);
     // A second pass, later: newest reports first.
     let later = store
         .apply_retention(now + TimeDelta::days(1))
@@ -652,9 +666,9 @@ async fn retention_thins_with_reports() {
         144
     );
     let listed = store.retention_reports("t").await.unwrap();
-    assert_eq!(listed.len(), 8);
+    assert_eq!(listed.len(), 10);
     assert_eq!(listed[0].ran_at, now + TimeDelta::days(1));
-    assert_eq!(listed[7].ran_at, now);
+    assert_eq!(listed[9].ran_at, now);
     assert!(store.retention_reports("nobody").await.unwrap().is_empty());
 }
 

@@ -117,6 +117,26 @@ fn update_status_of(
     Ok(())
 }
 
+/// Notifications given up that are kept per subscription: enough to see what a receiver
+/// missed, bounded so that a receiver gone for good does not fill the disk.
+const KEPT_FAILURES: i64 = 1000;
+
+/// Deletes the oldest given-up notifications of the subscription of outbox row `seq`
+/// beyond [`KEPT_FAILURES`].
+fn forget_old_failures(conn: &Connection, tenant: i64, seq: i64) -> StoreResult<()> {
+    conn.prepare_cached(
+        "DELETE FROM notification_outbox WHERE tenant = ?1 AND failed_at IS NOT NULL \
+         AND subscription = (SELECT subscription FROM notification_outbox WHERE seq = ?2) \
+         AND seq NOT IN (SELECT seq FROM notification_outbox WHERE tenant = ?1 \
+             AND failed_at IS NOT NULL \
+             AND subscription = (SELECT subscription FROM notification_outbox WHERE seq = ?2) \
+             ORDER BY seq DESC LIMIT ?3)",
+    )
+    .and_then(|mut s| s.execute(params![tenant, seq, KEPT_FAILURES]))
+    .map_err(sql_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl SubscriptionStore for SqliteStore {
     async fn create_subscription(
@@ -395,12 +415,16 @@ impl SubscriptionStore for SqliteStore {
                     Some(r) => (fmt_time(&r), None),
                     None => (at.clone(), Some(at)),
                 };
+                let given_up = failed_at.is_some();
                 conn.prepare_cached(
                     "UPDATE notification_outbox SET attempts = attempts + 1, next_attempt = ?3, \
                      last_error = ?4, failed_at = ?5 WHERE seq = ?1 AND tenant = ?2",
                 )
                 .and_then(|mut s| s.execute(params![seq, t, next, reason, failed_at]))
                 .map_err(sql_err)?;
+                if given_up {
+                    forget_old_failures(conn, t, seq)?;
+                }
                 Ok(())
             })
             .await

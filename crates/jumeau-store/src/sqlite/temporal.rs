@@ -1585,6 +1585,32 @@ fn apply_tenant_retention(
     Ok(reports)
 }
 
+/// Refuses a policy that would keep a finer level longer than a coarser one: aggregations
+/// read the coarsest level that covers a period, so a finer level must never outlive it.
+fn check_policy(policy: &RetentionPolicy) -> StoreResult<()> {
+    if policy.entity_type.as_deref() == Some("") {
+        return Err(StoreError::Rejected(NgsiError::bad_data(
+            "the entity type of a retention policy is empty: give an expanded type IRI, \
+             or none for the default policy",
+        )));
+    }
+    let forever = |d: Option<u32>| d.map_or(u64::MAX, u64::from);
+    let (raw, hourly, daily) = (
+        forever(policy.raw_days),
+        forever(policy.hourly_days),
+        forever(policy.daily_days),
+    );
+    if raw > hourly || hourly > daily {
+        return Err(StoreError::Rejected(NgsiError::bad_data(format!(
+            "a retention policy must keep raw readings no longer than hourly rollups, and \
+             hourly rollups no longer than daily ones (no value: for ever); got raw {:?}, \
+             hourly {:?}, daily {:?} days: raise the coarser levels or lower the finer ones",
+            policy.raw_days, policy.hourly_days, policy.daily_days
+        ))));
+    }
+    Ok(())
+}
+
 fn read_policies(conn: &Connection, tenant: i64) -> StoreResult<Vec<RetentionPolicy>> {
     let mut stmt = conn
         .prepare_cached(
@@ -1808,12 +1834,7 @@ impl TemporalStore for SqliteStore {
 
     async fn set_retention_policy(&self, tenant: &str, policy: RetentionPolicy) -> StoreResult<()> {
         let tenant = tenant.to_string();
-        if policy.entity_type.as_deref() == Some("") {
-            return Err(StoreError::Rejected(NgsiError::bad_data(
-                "the entity type of a retention policy is empty: give an expanded type IRI, \
-                 or none for the default policy",
-            )));
-        }
+        check_policy(&policy)?;
         self.writer
             .submit(move |conn| {
                 let tenant = ensure_tenant(conn, &tenant)?;

@@ -4,7 +4,8 @@
 //! notifierInfo `MQTT-QoS` (0 unless given).
 //!
 //! One client per broker, driven by a task of its own; a lost connection is dropped, and the
-//! next notification for that broker connects again (nothing reconnects while idle). A
+//! next notification for that broker connects again (nothing reconnects while idle, and a
+//! connection unused for five minutes is closed). A
 //! failed publication is never resent by the client itself: the outbox retries it, so a
 //! notification is not published twice by a half-open session.
 
@@ -27,6 +28,8 @@ const DEFAULT_PORT: u16 = 1883;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keep-alive of broker connections.
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
+/// A connection unused this long is closed (the next notification opens another).
+const IDLE_CLOSE: Duration = Duration::from_secs(300);
 /// Largest notification published, in bytes.
 const MAX_PACKET: usize = 16 * 1024 * 1024;
 
@@ -200,12 +203,14 @@ enum Wake {
     Job(Option<Job>),
     Event,
     Lost(String),
+    Idle,
 }
 
 /// The task of one broker: publishes jobs one at a time, keeps the connection alive between
 /// them, and ends when the sender goes away.
 async fn run_broker(options: MqttOptions, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let mut conn: Option<(AsyncClient, EventLoop)> = None;
+    let mut last_used = tokio::time::Instant::now();
     loop {
         let wake = match conn.as_mut() {
             Some((_, events)) => tokio::select! {
@@ -214,6 +219,7 @@ async fn run_broker(options: MqttOptions, mut jobs: mpsc::UnboundedReceiver<Job>
                     Ok(_) => Wake::Event,
                     Err(e) => Wake::Lost(e.to_string()),
                 },
+                _ = tokio::time::sleep_until(last_used + IDLE_CLOSE) => Wake::Idle,
             },
             None => Wake::Job(jobs.recv().await),
         };
@@ -229,7 +235,16 @@ async fn run_broker(options: MqttOptions, mut jobs: mpsc::UnboundedReceiver<Job>
                 conn = None;
                 continue;
             }
+            Wake::Idle => {
+                if let Some((client, mut events)) = conn.take() {
+                    if client.try_disconnect().is_ok() {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), events.poll()).await;
+                    }
+                }
+                continue;
+            }
         };
+        last_used = tokio::time::Instant::now();
         let (client, events) = conn.get_or_insert_with(|| AsyncClient::new(options.clone(), 16));
         let result = tokio::time::timeout(job.timeout, publish(client, events, &job))
             .await
