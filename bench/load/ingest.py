@@ -16,7 +16,7 @@ Usage: python3 bench/load/ingest.py [--devices 1000] [--duration 20] [--connecti
        [--mqtt-messages 200000]
 Build first: cargo build --release -p jumeau && cargo build --release -p jumeau-ingest --example mqtt_load
 """
-import argparse, json, os, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.error, urllib.parse, urllib.request
+import argparse, json, os, signal, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.error, urllib.parse, urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (start_server, wrk, rss_kib, KEY, TENANT)
@@ -126,6 +126,8 @@ def pct(values, p):
 
 
 def main():
+    # Stop the server and the broker on SIGTERM too (the finally clause below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     ap = argparse.ArgumentParser()
     ap.add_argument("--devices", type=int, default=1000)
     ap.add_argument("--duration", type=int, default=20)
@@ -145,6 +147,9 @@ def main():
     broker, port = start_mosquitto(folder)
     os.environ["JUMEAU_MQTT"] = f"mqtt://127.0.0.1:{port}?tenant={run.TENANT}&client_id=jumeau-bench"
     proc, addr = run.start_server(binary, os.path.join(folder, "data"))
+    # Keep reading the server's log, so that a full pipe never blocks it.
+    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    print(f"server on {addr}, broker on {port}", file=sys.stderr)
     rows = []
     try:
         generic = [f"00c0{i:012x}" for i in range(args.devices)]
@@ -155,6 +160,7 @@ def main():
             request(addr, "POST", "/ingest/devices", [device(e, i) for i, e in enumerate(chirp[first:first + 500])])
         request(addr, "POST", "/ingest/devices", device(probe_eui, 0))
 
+        print("devices registered; HTTP run", file=sys.stderr)
         # 1. HTTP, batched generic uplinks, decoded natively.
         probe = Probe(addr, probe_eui)
         probe.start()
@@ -175,6 +181,7 @@ def main():
                      f"({len(probe.latencies)} probes)",
                      f"{r['errors']} / {r['non2xx']}"))
 
+        print(f"HTTP: {rows[-1]}; MQTT run", file=sys.stderr)
         # 2. MQTT, ChirpStack uplinks with decoded objects, QoS 1.
         _, before = counters(addr)
         base = sum(before.get("chirpstack", [0, 0, 0, 0])[1:])

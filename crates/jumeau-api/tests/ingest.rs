@@ -339,6 +339,17 @@ async fn an_older_reading_never_overwrites_the_current_value() {
     // Late and out of order: into the history, or kept as a dead letter until it can be.
     let (received, accepted, _, rejected) = device_counts(&stats(&s).await, "0303030303030303");
     assert_eq!((received, accepted + rejected), (2, 2));
+    if rejected == 0 {
+        let r = s
+            .get(&format!(
+                "/ngsi-ld/v1/temporal/entities/{}",
+                enc("urn:ngsi-ld:Room:hall")
+            ))
+            .await;
+        r.expect(200);
+        assert!(r.text.contains("2024-05-01T11:50:00Z"), "{}", r.text);
+        assert!(r.text.contains("2024-05-01T12:00:00Z"), "{}", r.text);
+    }
     for d in dead_letters(&s).await {
         assert!(
             d["reason"]

@@ -58,8 +58,8 @@ fn parse_args() -> Result<Args, String> {
 /// The body ChirpStack publishes for uplink `k`.
 fn body(dev: u32, f_cnt: u32, k: u32) -> (String, String) {
     let eui = format!("{:016x}", 0x00b0_0000_0000_0000u64 + u64::from(dev));
-    let t =
-        chrono::DateTime::from_timestamp(1_714_564_800 + i64::from(f_cnt), 0).unwrap_or_default();
+    // The reception time is the current time, as ChirpStack stamps it.
+    let t = chrono::Utc::now();
     let body = serde_json::json!({
         "deduplicationId": format!("00000000-0000-0000-0000-{k:012}"),
         "time": t.to_rfc3339(),

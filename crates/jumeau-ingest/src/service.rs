@@ -64,6 +64,9 @@ pub struct IngestConfig {
     pub journal_retention: Duration,
     /// MQTT brokers to subscribe to.
     pub mqtt: Vec<MqttSource>,
+    /// Most messages acknowledged and not yet applied; beyond, senders wait (backpressure),
+    /// which bounds the time from receipt to queryable and the memory of the queue.
+    pub max_in_flight: usize,
     /// Run the background work: apply the journal left by a previous run, check for stale
     /// devices, subscribe to MQTT. Off for a command-line tool working beside a running
     /// server (replaying dead letters), which must leave that work to the server.
@@ -79,6 +82,7 @@ impl Default for IngestConfig {
             journal_retention: Duration::from_secs(7 * 24 * 3600),
             mqtt: Vec::new(),
             background: true,
+            max_in_flight: 10_000,
         }
     }
 }
@@ -204,9 +208,11 @@ struct Item {
 /// A unit of work for the processor: the messages of one journal entry, or replayed dead
 /// letters.
 struct Work {
-    seq: Option<i64>,
+    seqs: Vec<i64>,
     items: Vec<Item>,
     done: Option<oneshot::Sender<ReplayReport>>,
+    /// Room taken in the bounded queue of messages being applied; freed with the work.
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// How a message ended.
@@ -227,6 +233,7 @@ struct Inner {
     stale_wake: Notify,
     shutdown: watch::Sender<bool>,
     in_flight: AtomicU64,
+    room: Arc<tokio::sync::Semaphore>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -249,6 +256,7 @@ impl IngestService {
     /// a Tokio runtime.
     pub fn start(twin: Twin, config: IngestConfig) -> Self {
         let (tx, rx) = mpsc::channel::<Work>(1024);
+        let config_room = config.max_in_flight.max(1);
         let (shutdown, _) = watch::channel(false);
         let ctx = jumeau_model::context::bundled_document(DEVICE_CONTEXT)
             .and_then(|doc| Context::build(&doc, &|_| None).ok())
@@ -263,6 +271,7 @@ impl IngestService {
             stale_wake: Notify::new(),
             shutdown,
             in_flight: AtomicU64::new(0),
+            room: Arc::new(tokio::sync::Semaphore::new(config_room)),
             tasks: Mutex::new(Vec::new()),
         });
         let service = Self { inner };
@@ -409,6 +418,23 @@ impl IngestService {
             }
             receipts.push(receipt);
         }
+        // Backpressure: wait for room among the messages being applied, so that what is
+        // acknowledged is applied within a bounded time (and memory) even under overload.
+        let wanted: usize = works.iter().map(Vec::len).sum();
+        let limit = self.inner.config.max_in_flight.max(1);
+        let mut permit = if wanted > 0 {
+            let n = u32::try_from(wanted.min(limit)).unwrap_or(u32::MAX);
+            Some(
+                self.inner
+                    .room
+                    .clone()
+                    .acquire_many_owned(n)
+                    .await
+                    .map_err(|_| IngestError::Stopping)?,
+            )
+        } else {
+            None
+        };
         let store = &self.inner.twin.store;
         let counters: Vec<Counters> = counters.into_values().collect();
         let seqs = if dead.is_empty() {
@@ -425,14 +451,18 @@ impl IngestService {
                 .await?;
             store.journal_append(tenant, entries, Vec::new()).await?
         };
-        for (seq, items) in seqs.into_iter().zip(works) {
+        // One unit of work for the whole call (an MQTT batch holds many bodies), so that the
+        // processor takes large batches whatever the transport.
+        let items: Vec<Item> = works.into_iter().flatten().collect();
+        if !items.is_empty() {
             self.inner
                 .in_flight
                 .fetch_add(items.len() as u64, Ordering::Relaxed);
             let work = Work {
-                seq: Some(seq),
+                seqs,
                 items,
                 done: None,
+                _permit: permit.take(),
             };
             // Journaled: if the processor is gone (stopping), the next start applies it.
             if self.inner.tx.send(work).await.is_err() {
@@ -486,9 +516,10 @@ impl IngestService {
         let n = items.len() as u64;
         self.inner.in_flight.fetch_add(n, Ordering::Relaxed);
         let work = Work {
-            seq: None,
+            seqs: Vec::new(),
             items,
             done: Some(tx),
+            _permit: None,
         };
         self.inner
             .tx
@@ -646,7 +677,7 @@ impl IngestService {
             }
             // Entries the recovery already applied come again through the channel.
             for w in &mut batch {
-                if w.seq.is_some_and(|s| s <= recovered) {
+                if w.seqs.iter().max().is_some_and(|s| *s <= recovered) {
                     self.inner
                         .in_flight
                         .fetch_sub(w.items.len() as u64, Ordering::Relaxed);
@@ -717,9 +748,10 @@ impl IngestService {
                     .in_flight
                     .fetch_add(items.len() as u64, Ordering::Relaxed);
                 batch.push(Work {
-                    seq: Some(e.seq),
+                    seqs: vec![e.seq],
                     items,
                     done: None,
+                    _permit: None,
                 });
             }
             self.process(batch, dedup).await;
@@ -759,7 +791,7 @@ impl IngestService {
                 let is_late = state.last_time.is_some_and(|t| plan.time < t);
                 if let (Some(prev), Some(now)) = (state.last_f_cnt, plan.f_cnt) {
                     if now < prev && !is_late {
-                        tracing::info!(
+                        tracing::debug!(
                             "device {} restarted its frame counter ({prev} -> {now})",
                             plan.device.record.dev_eui
                         );
@@ -817,18 +849,34 @@ impl IngestService {
                 }
             }
         }
+        // Late readings: one append per entity, all at once, so that they share a commit.
+        let mut grouped: HashMap<(String, String), LateGroup> = HashMap::new();
         for (idx, tenant, (entity, types, attrs)) in late {
-            if let Err(e) = self
-                .inner
-                .twin
-                .store
-                .append_history(&tenant, &entity, &types, attrs)
-                .await
-            {
-                outcomes[idx] = Some(Outcome::Rejected(format!(
-                    "the reading is older than the current value of {entity} and could not be added \
-                     to its history ({e}); replay it once the history store is available"
-                )));
+            let g = grouped
+                .entry((tenant, entity))
+                .or_insert_with(|| (types, Vec::new(), Vec::new()));
+            g.1.extend(attrs);
+            g.2.push(idx);
+        }
+        let mut appends = tokio::task::JoinSet::new();
+        for ((tenant, entity), (types, attrs, owners)) in grouped {
+            let store = self.inner.twin.store.clone();
+            appends.spawn(async move {
+                let r = store.append_history(&tenant, &entity, &types, attrs).await;
+                (entity, owners, r)
+            });
+        }
+        while let Some(joined) = appends.join_next().await {
+            let Ok((entity, owners, result)) = joined else {
+                continue;
+            };
+            if let Err(e) = result {
+                for idx in owners {
+                    outcomes[idx] = Some(Outcome::Rejected(format!(
+                        "the reading is older than the current value of {entity} and could not be added \
+                         to its history ({e}); replay it once the history store is available"
+                    )));
+                }
             }
         }
         drop(items);
@@ -844,7 +892,7 @@ impl IngestService {
             .flat_map(|(w, work)| work.items.iter().map(move |i| (w, i)))
             .collect();
         let mut commit = IngestCommit {
-            processed: batch.iter().filter_map(|w| w.seq).collect(),
+            processed: batch.iter().flat_map(|w| w.seqs.iter().copied()).collect(),
             ..Default::default()
         };
         let mut counters: HashMap<(String, String), Counters> = HashMap::new();
@@ -1230,6 +1278,9 @@ struct Link {
 
 /// Instances to append to the history of one entity: (entity id, types, instances).
 type HistoryWrite = (String, Vec<String>, Vec<(String, Attribute)>);
+
+/// The late readings of one entity in a batch: its types, the instances, the messages.
+type LateGroup = (Vec<String>, Vec<(String, Attribute)>, Vec<usize>);
 
 /// What one message writes.
 struct Plan {

@@ -162,6 +162,86 @@ async fn entity_writes_append_history() {
 }
 
 #[tokio::test]
+async fn every_kind_of_entity_write_appends_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let t0 = at("2024-05-01T10:00:00Z");
+    let minute = |m: i64| t0 + TimeDelta::minutes(m);
+    let with_dataset = |v: f64, m: i64, ds: &str| {
+        let mut a = reading(json!(v), Some(minute(m)));
+        a.dataset_id = Some(ds.to_string());
+        a
+    };
+    let mut e = sensor(json!(1), minute(0));
+    e.attrs
+        .get_mut(TEMP)
+        .unwrap()
+        .push(with_dataset(10.0, 0, "urn:ds:b"));
+    store.write("t", vec![WriteOp::Create(e)]).await.unwrap();
+    let ops = vec![
+        WriteOp::PatchAttr {
+            id: ID.into(),
+            name: TEMP.into(),
+            attr: reading(json!(2), Some(minute(1))),
+        },
+        WriteOp::ReplaceAttr {
+            id: ID.into(),
+            name: TEMP.into(),
+            attr: reading(json!(3), Some(minute(2))),
+        },
+        WriteOp::Merge {
+            id: ID.into(),
+            attrs: [(TEMP.to_string(), vec![with_dataset(11.0, 3, "urn:ds:b")])].into(),
+            deletions: Vec::new(),
+            types: None,
+        },
+        WriteOp::AppendAttrs {
+            id: ID.into(),
+            attrs: [(TEMP.to_string(), vec![reading(json!(4), Some(minute(4)))])].into(),
+            no_overwrite: false,
+        },
+        WriteOp::Replace(sensor(json!(5), minute(5))),
+        // Only observedAt changes: a new instance of the same value.
+        WriteOp::Upsert {
+            entity: sensor(json!(5), minute(6)),
+            replace: false,
+        },
+    ];
+    for op in ops {
+        store.write("t", vec![op]).await.unwrap()[0]
+            .as_ref()
+            .unwrap();
+    }
+    let h = history_of(&store, "t", &query(None)).await;
+    let series: Vec<(Option<&str>, Vec<Value>)> = h[0]
+        .attrs
+        .iter()
+        .map(|a| {
+            (
+                a.dataset_id.as_deref(),
+                a.instances
+                    .iter()
+                    .map(|i| match &i.attribute.value {
+                        AttributeValue::Property(v) => v.clone(),
+                        _ => Value::Null,
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        series,
+        vec![
+            (
+                None,
+                vec![json!(1), json!(2), json!(3), json!(4), json!(5), json!(5)]
+            ),
+            (Some("urn:ds:b"), vec![json!(10), json!(11)]),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn bulk_append_with_duplicates_and_disorder() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
@@ -207,6 +287,38 @@ async fn bulk_append_with_duplicates_and_disorder() {
     assert_eq!(stats.instances, 1101);
     assert!(stats.hourly_rows > 0 && stats.daily_rows > 0);
     assert!(stats.raw_bytes.unwrap() > 0);
+}
+
+#[tokio::test]
+async fn many_values_at_one_time_and_late_arrivals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let t0 = at("2024-07-01T00:00:00Z");
+    // 300 different values at one time: more than a chunk holds, never split.
+    let same_time: Vec<_> = (0..300)
+        .map(|i| (TEMP.to_string(), reading(json!(i), Some(t0))))
+        .collect();
+    let report = store
+        .append_history("t", ID, &[], same_time.clone())
+        .await
+        .unwrap();
+    assert_eq!((report.stored, report.duplicates), (300, 0));
+    // Around them, in three late and overlapping batches, with repeats of all of them.
+    for offset in [600i64, -600, 0] {
+        let mut batch = hourly(t0 + TimeDelta::minutes(offset), 700, 1);
+        batch.extend(same_time.iter().cloned());
+        store.append_history("t", ID, &[], batch).await.unwrap();
+    }
+    let h = history_of(&store, "t", &query(None)).await;
+    let instances = &h[0].attrs[0].instances;
+    // 300 at t0, plus minutes -600 to 1299 (the value i % 10 at t0 repeats one of the 300).
+    assert_eq!(instances.len(), 300 + 1900 - 1);
+    let times: Vec<_> = instances
+        .iter()
+        .map(|i| i.attribute.observed_at.unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(store.history_stats("t").await.unwrap().instances, 2199);
 }
 
 #[tokio::test]

@@ -36,7 +36,27 @@ pub struct Twin {
     pub auth: Arc<auth::Auth>,
     /// Subscriptions: matching writes, the outbox of notifications, delivery.
     pub notifier: Arc<Notifier>,
+    /// Entity changes for live views (the web map's server-sent events); a write with
+    /// no listener publishes nothing.
+    pub changes: tokio::sync::broadcast::Sender<EntityChange>,
 }
+
+/// One stored change of an entity, as live views receive it.
+#[derive(Debug, Clone)]
+pub struct EntityChange {
+    /// The tenant written.
+    pub tenant: Arc<str>,
+    /// The entity id.
+    pub id: String,
+    /// Its expanded type IRIs.
+    pub types: Vec<String>,
+    /// Whether the write deleted the entity.
+    pub deleted: bool,
+}
+
+/// How many changes a slow live view may lag behind before it misses some (it is then
+/// told so and reloads).
+const CHANGES_CAPACITY: usize = 1024;
 
 impl Twin {
     /// A twin over a store.
@@ -47,6 +67,7 @@ impl Twin {
             contexts,
             auth: Arc::new(auth::Auth::new(store.clone())),
             store,
+            changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0,
         }
     }
 
@@ -73,7 +94,28 @@ impl Twin {
                  retry in a few seconds"
             )));
         }
+        self.publish_changes(tenant, &written);
         Ok(written.into_iter().map(|r| r.map(|w| w.outcome)).collect())
+    }
+
+    /// Tells live views what a write changed; when nobody listens it costs one uncontended
+    /// lock (the receiver count), nothing against the write's own commit.
+    fn publish_changes(&self, tenant: &str, written: &[Result<jumeau_store::Written, NgsiError>]) {
+        if self.changes.receiver_count() == 0 {
+            return;
+        }
+        let tenant: Arc<str> = Arc::from(tenant);
+        for w in written.iter().flatten() {
+            if let Some(e) = w.after.as_ref().or(w.before.as_ref()) {
+                // An error only means every listener left meanwhile.
+                let _ = self.changes.send(EntityChange {
+                    tenant: tenant.clone(),
+                    id: e.id.clone(),
+                    types: e.types.clone(),
+                    deleted: w.after.is_none(),
+                });
+            }
+        }
     }
 }
 

@@ -57,6 +57,10 @@ pub enum Command {
         /// mqtt://[user:password@]host[:port][?tenant=T&client_id=ID&topic=FILTER].
         #[arg(long, value_name = "URL", env = "JUMEAU_MQTT", value_delimiter = ',')]
         mqtt: Vec<String>,
+        /// Web interface: a MapLibre style URL drawn under the twin (none by default: the
+        /// map needs no tile server).
+        #[arg(long, value_name = "URL", env = "JUMEAU_BASEMAP")]
+        basemap: Option<String>,
     },
     /// Build a sample territory and serve it.
     Demo {
@@ -72,6 +76,9 @@ pub enum Command {
         /// Build the territory and exit without serving.
         #[arg(long)]
         no_serve: bool,
+        /// Web interface: a MapLibre style URL drawn under the twin (none by default).
+        #[arg(long, value_name = "URL", env = "JUMEAU_BASEMAP")]
+        basemap: Option<String>,
     },
     /// Import entities from NGSI-LD JSON, GeoJSON, CSV, or a Jumeau export.
     Import(ImportArgs),
@@ -226,6 +233,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             max_body,
             mqtt,
+            basemap,
         } => {
             let twin = open_twin(&data.data)?;
             bootstrap_key(&twin).await?;
@@ -239,13 +247,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .mqtt
                     .push(jumeau_ingest::MqttSource::parse(url).map_err(anyhow::Error::msg)?);
             }
-            serve(twin, listen, config, &data.data).await
+            let web = jumeau_web::WebConfig {
+                basemap_style: basemap,
+                ..Default::default()
+            };
+            serve(twin, listen, config, web, &data.data).await
         }
         Command::Demo {
             data,
             listen,
             size,
             no_serve,
+            basemap,
         } => {
             let twin = open_twin(&data)?;
             bootstrap_key(&twin).await?;
@@ -253,7 +266,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if no_serve {
                 return Ok(());
             }
-            serve(twin, listen, ApiConfig::default(), &data).await
+            let web = jumeau_web::WebConfig {
+                basemap_style: basemap,
+                default_tenant: crate::demo::DEMO_TENANT.to_string(),
+            };
+            serve(twin, listen, ApiConfig::default(), web, &data).await
         }
         Command::Import(args) => import_file(args).await,
         Command::Export {
@@ -306,6 +323,7 @@ async fn serve(
     twin: Twin,
     listen: SocketAddr,
     config: ApiConfig,
+    web: jumeau_web::WebConfig,
     data: &Path,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
@@ -320,7 +338,7 @@ async fn serve(
     // Delivers subscription notifications, those left pending by the last run first.
     let notifier = twin.start_notifier();
     let retention = tokio::spawn(apply_retention(twin.clone()));
-    jumeau_api::serve(listener, App::new(twin, config), shutdown).await?;
+    jumeau_web::serve(listener, App::new(twin, config), web, shutdown).await?;
     retention.abort();
     notifier.stop().await;
     Ok(())

@@ -494,12 +494,22 @@ fn merge_points(existing: Vec<Point>, new: &[Point], stored: &mut Vec<Point>) ->
 
 /// Stores numeric instances of one series, in any order; returns those that were not
 /// already stored.
-fn store_points(conn: &Connection, series: i64, mut points: Vec<Point>) -> StoreResult<Vec<Point>> {
+fn store_points(
+    conn: &Connection,
+    series: i64,
+    mut points: Vec<Point>,
+    fresh: bool,
+) -> StoreResult<Vec<Point>> {
     points.sort_by_key(|p| p.time);
     let mut stored = Vec::with_capacity(points.len());
     let mut i = 0;
     while i < points.len() {
-        let target = target_chunk(conn, series, points[i].time)?;
+        // A series created by this write has no chunk to look for.
+        let target = if fresh {
+            None
+        } else {
+            target_chunk(conn, series, points[i].time)?
+        };
         // The points up to the next chunk's start go to this one (a single one, the live
         // reading, always does).
         let j = match &target {
@@ -606,7 +616,9 @@ fn writer_time_zone(conn: &Connection, tenant: i64) -> StoreResult<Tz> {
 }
 
 /// The series of an attribute of an entity, created on first use, with the entity's
-/// current types recorded.
+/// current types recorded and, once known, the unit of its numbers (`unit`: the unit of the
+/// first numeric instance being written, `""` for none). Also says whether the series was
+/// created by this call (then it has no instance yet).
 fn series_for(
     conn: &Connection,
     tenant: i64,
@@ -614,20 +626,42 @@ fn series_for(
     attr: &str,
     dataset: &str,
     types: &[String],
-) -> StoreResult<SeriesState> {
+    unit: Option<&str>,
+) -> StoreResult<(SeriesState, bool)> {
     let attr = term_id(conn, attr)?;
     let key: SeriesKey = (tenant, entity.to_string(), attr, dataset.to_string());
-    let cached = SERIES.with(|s| {
-        s.borrow()
-            .get(&key)
-            .map(|state| (*state.types == *types || types.is_empty(), state.clone()))
-    });
+    let cached = SERIES.with(|s| s.borrow().get(&key).cloned());
+    let fits = |state: &SeriesState| {
+        (*state.types == *types || types.is_empty()) && (state.unit.is_some() || unit.is_none())
+    };
     let mut state = match cached {
-        // The usual case: known series, same types; nothing to write.
-        Some((true, state)) => return Ok(state),
-        Some((false, s)) => s,
+        // The usual case: known series, same types, unit known; nothing to write.
+        Some(state) if fits(&state) => return Ok((state, false)),
+        Some(state) => state,
         None => {
-            let found: Option<(i64, Option<String>, String)> = conn
+            let t = serde_json::to_string(types).map_err(corrupt)?;
+            let created: Option<i64> = conn
+                .prepare_cached(
+                    "INSERT INTO series (tenant, entity, attr, dataset, unit, types) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING RETURNING id",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![tenant, entity, attr, dataset, unit, t], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                })
+                .map_err(sql_err)?;
+            if let Some(id) = created {
+                let state = SeriesState {
+                    id,
+                    unit: unit.map(str::to_string),
+                    types: types.into(),
+                };
+                remember(key, &state);
+                return Ok((state, true));
+            }
+            let (id, unit, t): (i64, Option<String>, String) = conn
                 .prepare_cached(
                     "SELECT id, unit, types FROM series WHERE tenant = ?1 AND entity = ?2 \
                      AND attr = ?3 AND dataset = ?4",
@@ -636,30 +670,14 @@ fn series_for(
                     s.query_row(params![tenant, entity, attr, dataset], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                     })
-                    .optional()
                 })
                 .map_err(sql_err)?;
-            match found {
-                Some((id, unit, t)) => SeriesState {
-                    id,
-                    unit,
-                    types: serde_json::from_str::<Vec<String>>(&t)
-                        .map_err(corrupt)?
-                        .into(),
-                },
-                None => {
-                    let t = serde_json::to_string(types).map_err(corrupt)?;
-                    conn.prepare_cached(
-                        "INSERT INTO series (tenant, entity, attr, dataset, types) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )
-                    .and_then(|mut s| s.execute(params![tenant, entity, attr, dataset, t]))
-                    .map_err(sql_err)?;
-                    SeriesState {
-                        id: conn.last_insert_rowid(),
-                        unit: None,
-                        types: types.into(),
-                    }
-                }
+            SeriesState {
+                id,
+                unit,
+                types: serde_json::from_str::<Vec<String>>(&t)
+                    .map_err(corrupt)?
+                    .into(),
             }
         }
     };
@@ -670,8 +688,14 @@ fn series_for(
             .map_err(sql_err)?;
         state.types = types.into();
     }
+    if let (None, Some(u)) = (&state.unit, unit) {
+        conn.prepare_cached("UPDATE series SET unit = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![state.id, u]))
+            .map_err(sql_err)?;
+        state.unit = Some(u.to_string());
+    }
     remember(key, &state);
-    Ok(state)
+    Ok((state, false))
 }
 
 fn remember(key: SeriesKey, state: &SeriesState) {
@@ -713,21 +737,12 @@ pub(super) fn record(
             .push(a);
     }
     for ((name, dataset), attrs) in groups {
-        let mut state = series_for(conn, tenant, entity, name, dataset, types)?;
-        if state.unit.is_none() {
-            if let Some(first) = attrs.iter().find(|a| numeric_candidate(a)) {
-                let unit = first.unit_code.clone().unwrap_or_default();
-                conn.prepare_cached("UPDATE series SET unit = ?2 WHERE id = ?1")
-                    .and_then(|mut s| s.execute(params![state.id, unit]))
-                    .map_err(sql_err)?;
-                state.unit = Some(unit);
-                let attr = term_id(conn, name)?;
-                remember(
-                    (tenant, entity.to_string(), attr, dataset.to_string()),
-                    &state,
-                );
-            }
-        }
+        // The first numeric instance decides the unit of a new series.
+        let unit_hint = attrs
+            .iter()
+            .find(|a| numeric_candidate(a))
+            .map(|a| a.unit_code.as_deref().unwrap_or(""));
+        let (state, fresh) = series_for(conn, tenant, entity, name, dataset, types, unit_hint)?;
         let unit = state.unit.as_deref().filter(|u| !u.is_empty());
         let mut points = Vec::new();
         for a in attrs {
@@ -765,7 +780,7 @@ pub(super) fn record(
         }
         if !points.is_empty() {
             let total = points.len() as u64;
-            let stored = store_points(conn, state.id, points)?;
+            let stored = store_points(conn, state.id, points, fresh)?;
             report.stored += stored.len() as u64;
             report.duplicates += total - stored.len() as u64;
             add_to_rollups(conn, state.id, &stored, writer_time_zone(conn, tenant)?)?;
@@ -1118,17 +1133,17 @@ fn read_rollups(
         let s = Summary::from_row(r, 1).map_err(sql_err)?;
         // Keys of a run are consecutive, so the piece of a key is at its offset.
         if let Some(p) = usize::try_from(key - keys.0).ok().and_then(|i| run.get(i)) {
-            merge_into(accs, p.bucket, &s.accumulator());
+            merge_into(accs, p.bucket, s.accumulator());
         }
     }
     Ok(())
 }
 
-fn merge_into(accs: &mut [Option<Accumulator>], bucket: usize, acc: &Accumulator) {
+fn merge_into(accs: &mut [Option<Accumulator>], bucket: usize, acc: Accumulator) {
     if let Some(slot) = accs.get_mut(bucket) {
         match slot {
-            Some(a) => a.merge(acc),
-            None => *slot = Some(acc.clone()),
+            Some(a) => a.merge(&acc),
+            None => *slot = Some(acc),
         }
     }
 }

@@ -1,0 +1,109 @@
+// Calls to the Jumeau API, and API errors turned into words a person understands.
+import { t } from './i18n.js';
+
+const config = JSON.parse(document.getElementById('config').textContent);
+const params = new URLSearchParams(location.search);
+
+/** Page settings: tenant (?tenant= or the server's default), basemap style URL. */
+export const settings = {
+  tenant: params.get('tenant') || config.tenant,
+  basemap: config.basemap,
+};
+
+/** An API failure, with a message for people. */
+export class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Turns a failed answer (ProblemDetails) into a French (or English) sentence. */
+async function problem(resp) {
+  let body = {};
+  try { body = await resp.json(); } catch { /* not JSON: the status says enough */ }
+  const kind = String(body.type || '').split('/').pop();
+  const s = resp.status;
+  if (s === 401) return t('error.401');
+  if (s === 403) return t('error.403');
+  if (s === 404 && kind === 'NonexistentTenant') return t('error.404tenant', { tenant: settings.tenant });
+  if (s === 404) return t('error.404');
+  if (s === 400) return t('error.400', { detail: body.detail || body.title || '' });
+  if (s === 503) return t('error.503');
+  return t('error.other', { status: s });
+}
+
+/**
+ * GET an API path with query parameters; `context` is the JSON-LD @context URL naming
+ * the types and attributes (sent as a Link header). Returns the parsed JSON and headers.
+ */
+export async function get(path, query = {}, { context, accept = 'application/json' } = {}) {
+  const url = new URL(path, location.origin);
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+  const headers = { Accept: accept, 'NGSILD-Tenant': settings.tenant };
+  if (context) headers.Link = `<${context}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"`;
+  let resp;
+  try {
+    resp = await fetch(url, { headers });
+  } catch {
+    throw new ApiError(t('error.network'), 0);
+  }
+  if (!resp.ok) throw new ApiError(await problem(resp), resp.status);
+  return { body: await resp.json(), headers: resp.headers };
+}
+
+const PAGE = 1000;
+
+/** Every entity of a query as GeoJSON features (keyValues), page after page. */
+export async function features(query, context) {
+  const out = [];
+  for (let offset = 0; ; offset += PAGE) {
+    const { body } = await get('/ngsi-ld/v1/entities', { ...query, options: 'keyValues', limit: PAGE, offset },
+      { context, accept: 'application/geo+json' });
+    out.push(...(body.features || []));
+    if ((body.features || []).length < PAGE) return out;
+  }
+}
+
+/** How many entities match a query (count=true, no entity sent back). */
+export async function count(query, context) {
+  const { headers } = await get('/ngsi-ld/v1/entities', { ...query, count: 'true', limit: 0 }, { context });
+  return Number(headers.get('NGSILD-Results-Count') || 0);
+}
+
+/** Temporal query over entities (several pages when there are many). */
+export async function temporal(query, context) {
+  const out = [];
+  for (let offset = 0; ; offset += 100) {
+    const { body } = await get('/ngsi-ld/v1/temporal/entities', { ...query, limit: 100, offset }, { context });
+    out.push(...body);
+    if (body.length < 100) return out;
+  }
+}
+
+/** The history of one entity, aggregated per period. */
+export async function entityHistory(id, query, context) {
+  const { body } = await get(`/ngsi-ld/v1/temporal/entities/${encodeURIComponent(id)}`, query, { context });
+  return body;
+}
+
+/** One entity, normalized (values with their units). */
+export async function entity(id, context) {
+  const { body } = await get(`/ngsi-ld/v1/entities/${encodeURIComponent(id)}`, {}, { context });
+  return body;
+}
+
+const errorBox = () => document.getElementById('error');
+
+/** Shows an error sentence at the top of the page (announced to screen readers). */
+export function showError(err) {
+  const box = errorBox();
+  box.textContent = err instanceof ApiError ? err.message : t('error.other', { status: '?' });
+  box.hidden = false;
+  if (!(err instanceof ApiError)) console.error(err);
+}
+
+/** Hides the error box. */
+export function clearError() {
+  errorBox().hidden = true;
+}

@@ -1,0 +1,66 @@
+// The legend (which is also the service filter) and the list of entities: the same
+// information as the map, for keyboards and screen readers.
+import { SERVICES, items, filters, shown, label, typeLabel } from './services.js';
+import { t } from './i18n.js';
+
+const PAGE = 50;
+let limit = PAGE;
+
+/** A new element with attributes and children (strings become text). */
+export function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'on') for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
+  }
+  e.append(...children.flat().filter((c) => c !== null && c !== undefined));
+  return e;
+}
+
+/** The legend: one checkbox per service, its colour and how many entities it has. */
+export function drawLegend(onChange) {
+  const counts = {};
+  for (const it of items.values()) counts[it.service] = (counts[it.service] || 0) + 1;
+  const legend = document.getElementById('legend');
+  legend.replaceChildren(...SERVICES.map((s) => el('li', {},
+    el('label', {},
+      el('input', { type: 'checkbox', checked: filters.services.has(s.id), 'data-service': s.id,
+        on: { change: (e) => { e.target.checked ? filters.services.add(s.id) : filters.services.delete(s.id); onChange(); } } }),
+      ' ', el('span', { class: 'swatch', style: `background:${s.color}`, 'aria-hidden': 'true' }),
+      ` ${t(`service.${s.id}`)} `, el('span', { class: 'count' }, `(${counts[s.id] || 0})`)))));
+}
+
+/** The entities passing the filters and the search, by service then name. */
+function visible() {
+  const q = filters.search.trim().toLowerCase();
+  const order = new Map(SERVICES.map((s, i) => [s.id, i]));
+  return [...items.values()]
+    .filter((it) => shown(it) && (!q || `${label(it)} ${typeLabel(it.type)} ${it.id}`.toLowerCase().includes(q)))
+    .sort((a, b) => order.get(a.service) - order.get(b.service) || label(a).localeCompare(label(b), undefined, { numeric: true }));
+}
+
+/** Draws the table; `onOpen(id, opener)` opens an entity's panel. */
+export function drawList(onOpen, resetLimit = false) {
+  if (resetLimit) limit = PAGE;
+  const rows = visible();
+  const box = document.getElementById('list');
+  if (!rows.length) {
+    box.replaceChildren(el('p', {}, t('list.empty')));
+    return;
+  }
+  const shownRows = rows.slice(0, limit);
+  const table = el('table', {},
+    el('caption', {}, t('list.caption', { shown: shownRows.length, total: rows.length })),
+    el('thead', {}, el('tr', {}, ...['list.name', 'list.service', 'list.kind', 'list.state'].map((k) => el('th', { scope: 'col' }, t(k))))),
+    el('tbody', {}, ...shownRows.map((it) => el('tr', { 'data-id': it.id },
+      el('th', { scope: 'row' }, el('button', { type: 'button', class: 'link', 'data-id': it.id,
+        on: { click: (e) => onOpen(it.id, e.currentTarget) } }, label(it))),
+      el('td', {}, t(`service.${it.service}`)),
+      el('td', {}, typeLabel(it.type)),
+      el('td', { class: `state-${it.state}` }, t(`state.${it.state}`))))));
+  const more = rows.length > limit
+    ? el('button', { type: 'button', on: { click: () => { limit += PAGE; drawList(onOpen); } } },
+      t('list.more', { n: Math.min(PAGE, rows.length - limit) }))
+    : null;
+  box.replaceChildren(table, ...(more ? [more] : []));
+}

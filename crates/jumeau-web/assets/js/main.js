@@ -1,0 +1,101 @@
+// Start-up: language, the two views (home and map with list), the entity panel, and the
+// live updates pushed by the server.
+import { settings, showError } from './api.js';
+import { t, translatePage, toggleLang, onLangChange } from './i18n.js';
+import { loadAll, refresh, filters, items, label, onItemsChange } from './services.js';
+import { initMap, drawMap, focusOn, highlight } from './map.js';
+import { drawLegend, drawList } from './list.js';
+import { openPanel, closePanel, shownEntity } from './panel.js';
+import { drawHome } from './home.js';
+
+let mapStarted = false;
+const status = (text) => { document.getElementById('status').textContent = text; };
+
+/** Opens an entity from the list (the map centres on it) or from the map. */
+function open(id, from) {
+  if (from) focusOn(items.get(id));
+  else highlight(items.get(id));
+  openPanel(id, from);
+}
+
+function close() {
+  closePanel();
+  highlight(null);
+}
+
+function redraw(resetList = false) {
+  drawLegend(() => redraw(true));
+  drawList(open, resetList);
+  drawMap(resetList);
+}
+
+/** Shows the view the address names (#accueil or #carte). */
+function route() {
+  const onMap = location.hash === '#carte';
+  document.getElementById('home').hidden = onMap;
+  document.getElementById('twin').hidden = !onMap;
+  document.getElementById('nav-home').toggleAttribute('aria-current', !onMap);
+  document.getElementById('nav-map').toggleAttribute('aria-current', onMap);
+  if (onMap) {
+    document.getElementById('nav-map').setAttribute('aria-current', 'page');
+    if (!mapStarted) {
+      mapStarted = true;
+      initMap(document.getElementById('map'), (id) => open(id, null));
+    }
+    drawMap();
+  } else {
+    document.getElementById('nav-home').setAttribute('aria-current', 'page');
+    drawHome();
+  }
+}
+
+/** Live updates: each change reads the entity again and moves its feature. */
+function listen() {
+  const events = new EventSource(`/jumeau/v1/events?tenant=${encodeURIComponent(settings.tenant)}`);
+  events.addEventListener('change', async (e) => {
+    try {
+      const { id, types, deleted } = JSON.parse(e.data);
+      const it = await refresh(id, types, deleted);
+      if (it) status(t('status.updated', { name: label(it) }));
+      if (shownEntity()?.id === id && it) openPanel(id, null, false);
+    } catch (err) {
+      showError(err);
+    }
+  });
+  events.addEventListener('reload', () => loadAll().catch(showError));
+  events.addEventListener('open', () => {
+    if (document.getElementById('status').textContent === t('error.live')) status('');
+  });
+  // The browser reconnects by itself; meanwhile the status line says so.
+  events.addEventListener('error', () => status(t('error.live')));
+}
+
+async function start() {
+  translatePage();
+  document.getElementById('tenant-name').textContent = settings.tenant;
+  document.getElementById('lang').addEventListener('click', toggleLang);
+  document.getElementById('panel-close').addEventListener('click', close);
+  document.addEventListener('keydown', (e) => { if (e.key === 'Escape') close(); });
+  document.getElementById('search').addEventListener('input', (e) => { filters.search = e.target.value; drawList(open, true); });
+  document.getElementById('only-faults').addEventListener('change', (e) => { filters.onlyFaults = e.target.checked; redraw(true); });
+  window.addEventListener('hashchange', route);
+  onLangChange(() => {
+    redraw();
+    if (!document.getElementById('home').hidden) drawHome();
+    const it = shownEntity();
+    if (it) openPanel(it.id, null, false);
+  });
+  onItemsChange(() => redraw());
+  route();
+  status(t('status.loading'));
+  try {
+    await loadAll();
+    status(t('status.loaded', { n: items.size }));
+  } catch (err) {
+    status('');
+    showError(err);
+  }
+  listen();
+}
+
+start();

@@ -1,0 +1,270 @@
+// End-to-end test of the web interface against a running `jumeau demo`:
+//   node e2e/run.mjs <base url> <screenshot dir>
+// JUMEAU_KEY (an admin or editor key of the demo tenant) lets it write readings and a
+// change. Uses the machine's Chromium (no browser download) and axe-core.
+import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const [base, shots] = process.argv.slice(2);
+if (!base || !shots) {
+  console.error('usage: node run.mjs <base url> <screenshot dir>');
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+const key = process.env.JUMEAU_KEY;
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const LIGHTING = 'https://raw.githubusercontent.com/smart-data-models/dataModel.Streetlighting/master/context.jsonld';
+const LAMP = 'urn:ngsi-ld:Streetlight:crest:PL00001';
+
+let passed = 0;
+let failed = 0;
+async function check(name, f) {
+  try {
+    await f();
+    passed += 1;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    failed += 1;
+    console.log(`not ok - ${name}: ${e.message}`);
+  }
+}
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+/** Writes through the API with the key, in the lighting context. */
+async function write(method, path, body) {
+  const resp = await fetch(base + path, {
+    method,
+    headers: {
+      Authorization: `Bearer ${key}`, 'NGSILD-Tenant': 'demo', 'Content-Type': 'application/json',
+      Link: `<${LIGHTING}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"`,
+    },
+    body: JSON.stringify(body),
+  });
+  assert(resp.ok, `${method} ${path}: ${resp.status} ${await resp.text()}`);
+}
+
+/** Readings: a lamp's lighting level every hour for two days, two cabinets' meter index
+ * every day of this month and of the same month last year. */
+async function seed() {
+  const now = Date.now();
+  const level = [];
+  for (let h = 47; h >= 0; h -= 1) {
+    level.push({ type: 'Property', value: 0.4 + 0.5 * ((h % 24) < 8 ? 1 : 0), observedAt: new Date(now - h * 3600e3).toISOString() });
+  }
+  await write('POST', `/ngsi-ld/v1/temporal/entities/${encodeURIComponent(LAMP)}/attrs`, { illuminanceLevel: level });
+  // A sensor's latest reading is also the entity's current value.
+  await write('POST', `/ngsi-ld/v1/entities/${encodeURIComponent(LAMP)}/attrs`, { illuminanceLevel: level[level.length - 1] });
+  const today = new Date();
+  for (const [cabinet, perDay] of [['A01', 120], ['A02', 95]]) {
+    const index = [];
+    for (const yearsBack of [1, 0]) {
+      const daily = yearsBack ? perDay * 1.1 : perDay;
+      for (let d = 1; d <= today.getDate(); d += 1) {
+        const at = new Date(today.getFullYear() - yearsBack, today.getMonth(), d, 6);
+        if (at.getTime() > now) break;
+        index.push({ type: 'Property', value: 10000 * (yearsBack ? 1 : 2) + daily * d, unitCode: 'KWH', observedAt: at.toISOString() });
+      }
+    }
+    const id = encodeURIComponent(`urn:ngsi-ld:StreetlightControlCabinet:crest:${cabinet}`);
+    await write('POST', `/ngsi-ld/v1/temporal/entities/${id}/attrs`, { energyConsumed: index });
+    await write('POST', `/ngsi-ld/v1/entities/${id}/attrs`, { energyConsumed: index[index.length - 1] });
+  }
+}
+
+/** No serious or critical axe-core violation on the page as it is. */
+async function axe(page, where) {
+  // Evaluated through the debugging protocol, which the page's Content-Security-Policy
+  // (no inline script) does not restrict.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => window.axe.run(document, { resultTypes: ['violations'] }));
+  const bad = result.violations.filter((v) => ['serious', 'critical'].includes(v.impact));
+  for (const v of result.violations) console.log(`  axe (${where}): ${v.impact} ${v.id} x${v.nodes.length} ${v.nodes[0]?.target}`);
+  assert(!bad.length, `${bad.length} serious/critical violations: ${bad.map((v) => v.id).join(', ')}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--use-gl=angle', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
+const page = await context.newPage();
+const pageErrors = [];
+page.on('pageerror', (e) => pageErrors.push(String(e)));
+page.on('console', (m) => { if (m.type() === 'error') console.log(`  console: ${m.text()}`); });
+
+if (key) await check('readings seeded through the API', seed);
+
+// First load of the map view, counting bytes on the wire (compressed) per response.
+let mapDrawn = false;
+await check('first load: page, map and list, within the size budget', async () => {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+  const urls = new Map();
+  let total = 0;
+  let vendor = 0;
+  cdp.on('Network.responseReceived', (e) => urls.set(e.requestId, e.response.url));
+  cdp.on('Network.loadingFinished', (e) => {
+    total += e.encodedDataLength;
+    if ((urls.get(e.requestId) || '').includes('/vendor/maplibre-gl')) vendor += e.encodedDataLength;
+  });
+  const t0 = Date.now();
+  await page.goto(`${base}/#carte`);
+  await page.waitForSelector('#list tbody tr', { timeout: 30000 });
+  mapDrawn = await page.evaluate(() => !document.getElementById('map').classList.contains('nomap'));
+  if (mapDrawn) {
+    await page.waitForFunction(() => {
+      const m = window.jumeau?.map;
+      return m && m.loaded() && m.querySourceFeatures('lighting').length > 0;
+    }, null, { timeout: 30000 });
+  }
+  const ms = Date.now() - t0;
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: false });
+  console.log(`  transferred ${total} bytes (${vendor} of them MapLibre), map and list ready in ${ms} ms; map drawn: ${mapDrawn}`);
+  assert(total <= 1.5e6, `first load ${total} bytes > 1.5 MB`);
+  assert(total - vendor <= 300e3, `first load without MapLibre ${total - vendor} bytes > 300 KB`);
+  assert(await page.title(), 'the page has a title');
+});
+
+await check('the map draws the demo entities (or the list does without WebGL)', async () => {
+  const rows = await page.$$eval('#list tbody tr', (r) => r.length);
+  assert(rows > 0, 'no row in the list');
+  const caption = await page.textContent('#list caption');
+  const total = Number(caption.match(/sur (\d+)/)?.[1]);
+  assert(total >= 150, `the list counts ${total} entities, the demo has more than 150`);
+  if (mapDrawn) {
+    const n = await page.evaluate(() => {
+      const m = window.jumeau.map;
+      const ids = ['lighting', 'buildings', 'risks'];
+      return ids.map((id) => m.querySourceFeatures(id).length);
+    });
+    console.log(`  source features (lighting, buildings, risks): ${n.join(', ')}`);
+    assert(n.every((x) => x > 0), 'a service has no feature on the map');
+    const rendered = await page.evaluate(() => window.jumeau.map.queryRenderedFeatures().length);
+    assert(rendered > 0, 'nothing rendered on the map');
+  } else {
+    console.log('  the map canvas could not render headless: checked the list only');
+  }
+  await page.screenshot({ path: join(shots, 'carte.png') });
+});
+
+await check('a streetlight opens with its chart', async () => {
+  await page.fill('#search', 'PL00001');
+  await page.click('#list button[data-id="urn:ngsi-ld:Streetlight:crest:PL00001"]');
+  await page.waitForSelector('#panel:not([hidden])');
+  const title = await page.textContent('#panel-title');
+  assert(title.includes('PL00001'), `panel title ${title}`);
+  if (key) {
+    await page.waitForSelector('#panel svg.chart polyline', { timeout: 15000 });
+    const label = await page.getAttribute('#panel svg.chart', 'aria-label');
+    assert(/Niveau d'éclairement/.test(label), `chart label ${label}`);
+  } else {
+    await page.waitForSelector('#panel .charts');
+  }
+  await page.screenshot({ path: join(shots, 'panneau.png') });
+  await axe(page, 'map with panel');
+  await page.keyboard.press('Escape');
+  await page.fill('#search', '');
+});
+
+await check('only faults: the map shows the faulty lamps, and a click on one opens its panel', async () => {
+  await page.check('#only-faults');
+  await page.waitForFunction(() => {
+    const states = [...document.querySelectorAll('#list tbody td:last-child')].map((td) => td.className);
+    return states.length > 0 && states.every((c) => c === 'state-fault' || c === 'state-alert');
+  });
+  if (mapDrawn) {
+    const point = await page.evaluate(async () => {
+      const m = window.jumeau.map;
+      await new Promise((ok) => (m.loaded() ? ok() : m.once('idle', ok)));
+      const f = m.queryRenderedFeatures({ layers: ['lighting-points'] })[0];
+      if (!f) return null;
+      const p = m.project(f.geometry.coordinates);
+      const box = m.getCanvas().getBoundingClientRect();
+      return { x: box.left + p.x, y: box.top + p.y, id: f.properties.id };
+    });
+    assert(point, 'no faulty lamp drawn on its own');
+    await page.mouse.click(point.x, point.y);
+    await page.waitForSelector('#panel:not([hidden])');
+    const title = await page.textContent('#panel-title');
+    assert(title.includes(point.id.split(':').pop()), `panel ${title} for ${point.id}`);
+    await page.keyboard.press('Escape');
+  }
+  await page.uncheck('#only-faults');
+});
+
+await check('keyboard only: skip link, Tab to the list, Enter opens, Escape closes', async () => {
+  await page.goto(`${base}/?clavier#carte`);
+  await page.waitForSelector('#list tbody tr');
+  await page.keyboard.press('Tab');
+  assert(await page.evaluate(() => document.activeElement.classList.contains('skip')), 'the first Tab reaches the skip link');
+  let onList = false;
+  for (let i = 0; i < 60 && !onList; i += 1) {
+    await page.keyboard.press('Tab');
+    onList = await page.evaluate(() => !!document.activeElement.closest('#list tbody'));
+  }
+  assert(onList, 'Tab never reached the list');
+  const id = await page.evaluate(() => document.activeElement.dataset.id);
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert(outline !== 'none', 'the focus is visible');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#panel:not([hidden])');
+  assert(await page.evaluate(() => document.getElementById('panel').contains(document.activeElement)), 'focus moves into the panel');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#panel', { state: 'hidden' });
+  assert(await page.evaluate((i) => document.activeElement.dataset.id === i, id), 'focus returns to the list');
+});
+
+await check('live update: a change pushed by server-sent events reaches the list', async () => {
+  if (!key) return;
+  await page.fill('#search', 'PL00002');
+  const lamp = `/ngsi-ld/v1/entities/${encodeURIComponent('urn:ngsi-ld:Streetlight:crest:PL00002')}/attrs`;
+  await write('PATCH', lamp, { status: { type: 'Property', value: 'ok' } });
+  await page.waitForSelector('#list tbody tr td.state-ok', { timeout: 10000 });
+  await write('PATCH', `/ngsi-ld/v1/entities/${encodeURIComponent('urn:ngsi-ld:Streetlight:crest:PL00002')}/attrs`,
+    { status: { type: 'Property', value: 'columnIssue' } });
+  await page.waitForSelector('#list tbody tr td.state-fault', { timeout: 10000 });
+  await page.fill('#search', '');
+});
+
+await check('home page for elected officials, and the language switch', async () => {
+  await page.goto(`${base}/#accueil`);
+  await page.waitForFunction(() => !document.querySelector('#home-cards').textContent.includes('Chargement'), null, { timeout: 15000 });
+  const text = await page.textContent('#home-cards');
+  if (key) assert(/kWh/.test(text) && /l'an dernier/.test(text), `energy card: ${text}`);
+  assert(/en panne/.test(text), 'the faulty lamps are counted');
+  assert(/Drôme au pont de Crest/.test(text), 'the river gauge is shown');
+  await page.screenshot({ path: join(shots, 'accueil.png'), fullPage: true });
+  await axe(page, 'home');
+  await page.click('#lang');
+  assert(await page.evaluate(() => document.documentElement.lang) === 'en', 'lang attribute is en');
+  assert((await page.textContent('#nav-home')).trim() === 'Home', 'navigation in English');
+  await page.waitForFunction(() => /street light/.test(document.querySelector('#home-cards').textContent), null, { timeout: 15000 });
+  await page.screenshot({ path: join(shots, 'home-en.png'), fullPage: true });
+  await page.click('#lang');
+  assert(await page.evaluate(() => document.documentElement.lang) === 'fr', 'back to French');
+});
+
+await check('API errors are shown in words', async () => {
+  await page.goto(`${base}/?tenant=commune-inconnue#carte`);
+  await page.waitForSelector('#error:not([hidden])');
+  const text = await page.textContent('#error');
+  // An unknown tenant looks like a private one to a visitor without a key.
+  assert(/n'existe pas|clé d'accès/.test(text), `error text: ${text}`);
+  const api = await fetch(`${base}/ngsi-ld/v1/nothing-here`);
+  assert(api.status === 404 && (api.headers.get('content-type') || '').includes('json'), 'API 404s stay ProblemDetails');
+});
+
+await check('no script error in the page', async () => {
+  assert(!pageErrors.length, pageErrors.join(' | '));
+});
+
+await browser.close();
+console.log(`e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
