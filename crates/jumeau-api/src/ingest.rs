@@ -31,8 +31,18 @@ use crate::App;
 pub(crate) fn routes() -> Router<App> {
     Router::new()
         .route("/ingest/chirpstack", post(chirpstack))
-        .route("/ingest/tts", post(tts))
-        .route("/ingest/http", post(generic))
+        .route(
+            "/ingest/tts",
+            post(|State(app): State<App>, meta, q, headers, body| {
+                body_only(NetworkServer::TheThingsStack, app, meta, q, headers, body)
+            }),
+        )
+        .route(
+            "/ingest/http",
+            post(|State(app): State<App>, meta, q, headers, body| {
+                body_only(NetworkServer::Generic, app, meta, q, headers, body)
+            }),
+        )
         .route("/ingest/devices", get(list_devices).post(post_devices))
         .route("/ingest/devices/import", post(import_devices))
         .route(
@@ -173,46 +183,18 @@ async fn chirpstack(
     .await
 }
 
-/// POST /ingest/tts: The Things Stack v3 webhook (every message type).
-async fn tts(
-    State(app): State<App>,
+/// POST /ingest/tts (The Things Stack v3 webhook, every message type) and POST /ingest/http
+/// (Jumeau's generic format, one uplink or an array of them): the body alone says what it is.
+async fn body_only(
+    source: NetworkServer,
+    app: App,
     meta: Meta,
     q: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
     let q = query(q)?;
-    receive(
-        &app,
-        &meta,
-        &q,
-        &headers,
-        body,
-        NetworkServer::TheThingsStack,
-        String::new(),
-    )
-    .await
-}
-
-/// POST /ingest/http: Jumeau's generic format, one uplink or an array of them.
-async fn generic(
-    State(app): State<App>,
-    meta: Meta,
-    q: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> ApiResult {
-    let q = query(q)?;
-    receive(
-        &app,
-        &meta,
-        &q,
-        &headers,
-        body,
-        NetworkServer::Generic,
-        String::new(),
-    )
-    .await
+    receive(&app, &meta, &q, &headers, body, source, String::new()).await
 }
 
 fn device_json(d: &DeviceRecord) -> Value {

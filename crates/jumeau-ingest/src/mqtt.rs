@@ -132,7 +132,11 @@ pub(crate) async fn run(
         options.set_credentials(u.clone(), p.clone());
     }
     let (client, mut eventloop) = AsyncClient::new(options, 20_000);
-    let (tx, rx) = mpsc::channel::<Publish>(20_000);
+    // Unbounded, so that the event loop never waits on the journal: it must keep polling to
+    // send the acknowledgements the journal loop queues (a bounded channel can deadlock the
+    // two). The broker bounds it: it sends at most `max_inflight_messages` unacknowledged
+    // publishes (Mosquitto: 20 by default).
+    let (tx, rx) = mpsc::unbounded_channel::<Publish>();
     let journal = tokio::spawn(journal_loop(service, source.clone(), client.clone(), rx));
     let mut failures = 0u32;
     loop {
@@ -159,7 +163,7 @@ pub(crate) async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                if tx.send(p).await.is_err() {
+                if tx.send(p).is_err() {
                     break;
                 }
             }
@@ -190,7 +194,7 @@ async fn journal_loop(
     service: IngestService,
     source: MqttSource,
     client: AsyncClient,
-    mut rx: mpsc::Receiver<Publish>,
+    mut rx: mpsc::UnboundedReceiver<Publish>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut publishes = vec![first];

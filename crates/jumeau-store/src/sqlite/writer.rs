@@ -2,9 +2,9 @@
 //!
 //! SQLite allows one writer at a time; rather than letting request threads queue on the
 //! database lock, they queue here, and the writer commits everything waiting in one
-//! transaction. Each job runs inside its own SAVEPOINT so one failure never undoes another
-//! caller's write, and every caller is answered after the COMMIT, so an acknowledged write
-//! is on disk.
+//! transaction. A job refuses a bad request before its first write, so one refusal never
+//! undoes another caller's write without the cost of a savepoint per job; every caller is
+//! answered after the COMMIT, so an acknowledged write is on disk.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -206,8 +206,8 @@ pub(super) fn term_id(conn: &Connection, iri: &str) -> StoreResult<i64> {
 /// Runs a list of entity writes. Each operation either fails before its first write (a
 /// rejection: not found, already exists, invalid patch) or writes completely, so one
 /// operation's failure never leaves part of it behind nor undoes the others, without the
-/// cost of a savepoint per operation. A storage failure fails the whole job, whose
-/// savepoint the writer rolls back.
+/// cost of a savepoint per operation. A storage failure fails the whole job, and the writer
+/// rolls back the transaction it shares.
 pub(super) fn apply_ops(
     conn: &Connection,
     tenant: &str,
