@@ -572,10 +572,7 @@ mod tests {
     #[test]
     fn written_networks_solve_like_the_originals() {
         for file in ["Net1.inp", "Net2.inp", "Net3.inp", "Hanoi_CMH.inp"] {
-            let path = format!(
-                "{}/../../../shared/reference/water/{file}",
-                env!("CARGO_MANIFEST_DIR")
-            );
+            let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
             let mut original = Simulation::from_file(&path).unwrap();
             let expected = original.solve_hydraulics(false).unwrap();
             let ours = simulate(&inp::parse(&reference(file)).unwrap()).unwrap();

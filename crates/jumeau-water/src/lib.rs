@@ -39,12 +39,9 @@ pub use inp::Network;
 
 #[cfg(test)]
 pub(crate) mod test_support {
-    /// The text of a reference file of `shared/reference/water`.
+    /// The text of a reference network copied into `tests/data` (sources in its SOURCES.txt).
     pub(crate) fn reference(name: &str) -> String {
-        let path = format!(
-            "{}/../../../shared/reference/water/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
         #[allow(clippy::panic)]
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
