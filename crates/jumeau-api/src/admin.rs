@@ -90,6 +90,25 @@ async fn tenant_body(app: &App, t: &jumeau_store::TenantInfo) -> ApiResult<Value
     Ok(v)
 }
 
+/// Checks a request changing a tenant's settings (a valid tenant name, an admin key
+/// covering it, a small JSON body) and returns the body.
+pub(crate) async fn tenant_settings_body(
+    app: &App,
+    meta: &Meta,
+    tenant: &str,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+) -> Result<Value, crate::problem::ApiError> {
+    jumeau_twin::validate_tenant(tenant)?;
+    app.twin
+        .auth
+        .check_role(&meta.caller, tenant, Role::Admin)?;
+    require_json(headers)?;
+    let bytes = read_body(headers, body, 64 * 1024).await?;
+    Ok(serde_json::from_slice(&bytes)
+        .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?)
+}
+
 /// GET /jumeau/v1/tenants: the tenants the caller's key covers.
 pub async fn list_tenants(State(app): State<App>, meta: Meta) -> ApiResult {
     let Some(p) = &meta.caller else {
@@ -140,14 +159,7 @@ pub async fn put_tenant(
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> ApiResult {
-    jumeau_twin::validate_tenant(&tenant)?;
-    app.twin
-        .auth
-        .check_role(&meta.caller, &tenant, Role::Admin)?;
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?;
+    let v = tenant_settings_body(&app, &meta, &tenant, &headers, body).await?;
     let usage = "the body must be {\"public\": true|false, \"timeZone\": \"Europe/Paris\"} \
                  with at least one of the two";
     let public = match v.get("public") {

@@ -26,14 +26,13 @@ use jumeau_store::temporal::{
     AttributeHistory, EntityAggregate, EntityHistory, RetentionPolicy, RetentionReport,
 };
 use jumeau_store::WriteOp;
-use jumeau_twin::Role;
 use serde_json::{json, Map, Value};
 
 use crate::entities::{check_id, encode_segment, read_view, write_one};
 use crate::params::Params;
 use crate::problem::ApiResult;
 use crate::render::{self, View};
-use crate::request::{read_body, require_json, Accept, Meta};
+use crate::request::{Accept, Meta};
 use crate::App;
 
 /// The routes of this module, mounted under `/ngsi-ld/v1`.
@@ -719,14 +718,7 @@ pub async fn put_retention(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    jumeau_twin::validate_tenant(&tenant)?;
-    app.twin
-        .auth
-        .check_role(&meta.caller, &tenant, Role::Admin)?;
-    require_json(&headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| NgsiError::invalid(format!("the body is not valid JSON: {e}")))?;
+    let v = crate::admin::tenant_settings_body(&app, &meta, &tenant, &headers, body).await?;
     let ctx = meta.read_context(&app).await?;
     let list = v
         .get("policies")
