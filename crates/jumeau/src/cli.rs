@@ -266,6 +266,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if no_serve {
                 return Ok(());
             }
+            eprintln!("{}", crate::demo::first_steps(&listen.to_string()));
             let web = jumeau_web::WebConfig {
                 basemap_style: basemap,
                 default_tenant: crate::demo::DEMO_TENANT.to_string(),

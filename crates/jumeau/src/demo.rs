@@ -221,10 +221,15 @@ pub async fn build(twin: &Twin, size: Size) -> anyhow::Result<()> {
     } else {
         eprintln!("reusing the demo territory already in this data directory");
     }
-    eprintln!(
-        "try (the broken lamps, in plain key-values):\n  curl -G -H 'NGSILD-Tenant: {DEMO_TENANT}' \\\n    -H 'Link: <{STREETLIGHTING}>; rel=\"http://www.w3.org/ns/json-ld#context\"' \\\n    --data-urlencode 'type=Streetlight' --data-urlencode 'q=status==\"defectiveLamp\"' \\\n    --data-urlencode 'options=keyValues' http://127.0.0.1:8080/ngsi-ld/v1/entities"
-    );
     Ok(())
+}
+
+/// What to try first once the demo serves on `listen`: the web interface, and a query a
+/// reader can copy (the broken lamps).
+pub fn first_steps(listen: &str) -> String {
+    format!(
+        "open http://{listen}/ in a browser (carte, liste, accueil des élus), or\ntry (the broken lamps, in plain key-values):\n  curl -G -H 'NGSILD-Tenant: {DEMO_TENANT}' \\\n    -H 'Link: <{STREETLIGHTING}>; rel=\"http://www.w3.org/ns/json-ld#context\"' \\\n    --data-urlencode 'type=Streetlight' --data-urlencode 'q=status==\"defectiveLamp\"' \\\n    --data-urlencode 'options=keyValues' http://{listen}/ngsi-ld/v1/entities"
+    )
 }
 
 #[cfg(test)]
