@@ -43,8 +43,6 @@ const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const DB_FILE: &str = "jumeau.db";
 /// Read connections kept open (the machine a commune runs on is small).
 const READ_POOL: usize = 8;
-/// Most bytes of the database file a read connection maps into memory.
-const READ_MMAP_BYTES: i64 = 1 << 30;
 
 /// Tuning of the embedded engine.
 #[derive(Debug, Clone)]
@@ -200,11 +198,6 @@ impl SqliteStore {
                     )
                     .map_err(sql_err)?;
                     configure(&c, &opts).map_err(sql_err)?;
-                    // Reads map the file instead of copying each page through a system call
-                    // (a third less CPU for a year of daily rollups of 1,000 entities); the
-                    // mapped pages are the OS cache, shared, not memory of the process.
-                    c.pragma_update(None, "mmap_size", READ_MMAP_BYTES)
-                        .map_err(sql_err)?;
                     c
                 }
             };
