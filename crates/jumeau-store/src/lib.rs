@@ -12,6 +12,7 @@ pub mod index;
 pub mod ingest;
 pub mod records;
 pub mod series;
+pub mod postgres;
 pub mod sqlite;
 pub mod subscriptions;
 pub mod temporal;

@@ -1,6 +1,7 @@
 //! Test helpers for Jumeau: real services started on free loopback ports, so that tests
 //! speak to the same programs a deployment does (here, the Mosquitto MQTT broker from
-//! Debian's `mosquitto` package, which `.ci/run` installs).
+//! Debian's `mosquitto` package, which `.ci/run` installs, and a PostgreSQL + PostGIS
+//! cluster that `.ci/postgres` starts).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -142,9 +143,86 @@ impl Drop for Mosquitto {
     }
 }
 
+/// The variable holding the URL of a PostgreSQL + PostGIS cluster for tests, as printed by
+/// `.ci/postgres start` (e.g. `postgres://postgres@127.0.0.1:55432/postgres`). The role
+/// must be allowed to create databases.
+pub const POSTGRES_ENV: &str = "JUMEAU_TEST_POSTGRES";
+
+/// A fresh, empty database of its own for one test on the cluster named by
+/// [`POSTGRES_ENV`], returned as a connection URL. `Ok(None)` when no cluster is configured
+/// and the tests run outside CI (they then skip); an error under CI (`CI` set), where a
+/// skipped engine would hide failures.
+pub fn postgres_database() -> Result<Option<String>, StartError> {
+    let Some(admin) = std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()) else {
+        if std::env::var_os("CI").is_some() {
+            return Err(StartError(format!(
+                "{POSTGRES_ENV} is not set; start a cluster with `export {POSTGRES_ENV}=$(.ci/postgres start)`"
+            )));
+        }
+        return Ok(None);
+    };
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!("jumeau_test_{}_{n}_{nanos}", std::process::id());
+    let out = Command::new("psql")
+        .arg(&admin)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .map_err(|e| {
+            StartError(format!(
+                "cannot run psql (apt-get install postgresql-client): {e}"
+            ))
+        })?;
+    if !out.status.success() {
+        return Err(StartError(format!(
+            "cannot create the test database {name}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(Some(replace_database(&admin, &name)))
+}
+
+/// `url` with its database (the last path segment, before any `?`) replaced by `name`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let authority_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let root = match base[authority_end..].find('/') {
+        Some(i) => &base[..authority_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_database_of_a_url_is_replaced() {
+        assert_eq!(
+            replace_database("postgres://u@h:5/postgres", "t1"),
+            "postgres://u@h:5/t1"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h:5/postgres?sslmode=disable", "t1"),
+            "postgres://u@h:5/t1?sslmode=disable"
+        );
+        assert_eq!(
+            replace_database("postgres://u@h:5", "t1"),
+            "postgres://u@h:5/t1"
+        );
+    }
 
     #[test]
     fn a_broker_starts_accepts_connections_and_restarts_on_its_port() {

@@ -1,0 +1,2 @@
+-- Entities, tenants, keys and contexts of the PostgreSQL engine.
+CREATE EXTENSION IF NOT EXISTS postgis;
