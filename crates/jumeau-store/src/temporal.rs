@@ -248,3 +248,23 @@ pub trait TemporalStore: Send + Sync {
     /// of their encoded instances.
     async fn history_stats(&self, tenant: &str) -> StoreResult<HistoryStats>;
 }
+
+/// The instances of `after` whose value or `observedAt` differ from the instance with the
+/// same datasetId in `before` (all of them when `before` has none): the changes that go to
+/// the attribute's history.
+pub(crate) fn changed_instances<'a>(
+    name: &'a str,
+    before: Option<&Vec<Attribute>>,
+    after: Option<&'a Vec<Attribute>>,
+    out: &mut Vec<(&'a str, &'a Attribute)>,
+) {
+    for a in after.into_iter().flatten() {
+        let previous = before
+            .into_iter()
+            .flatten()
+            .find(|b| b.dataset_id == a.dataset_id);
+        if previous.is_none_or(|b| b.value != a.value || b.observed_at != a.observed_at) {
+            out.push((name, a));
+        }
+    }
+}

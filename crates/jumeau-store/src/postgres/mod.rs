@@ -18,6 +18,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 
+mod ingest;
+mod subscriptions;
+mod temporal;
+
 use crate::{StoreError, StoreResult};
 
 /// The schema migrations, in order: a database at version N has had the first N applied.

@@ -498,26 +498,6 @@ fn geometries(e: &Entity) -> Vec<(&str, &Geometry)> {
         .collect()
 }
 
-/// The instances of `after` whose value or `observedAt` differ from the instance with the
-/// same datasetId in `before` (all of them when `before` has none): the changes that go to
-/// the attribute's history.
-fn changed_instances<'a>(
-    name: &'a str,
-    before: Option<&Vec<Attribute>>,
-    after: Option<&'a Vec<Attribute>>,
-    out: &mut Vec<(&'a str, &'a Attribute)>,
-) {
-    for a in after.into_iter().flatten() {
-        let previous = before
-            .into_iter()
-            .flatten()
-            .find(|b| b.dataset_id == a.dataset_id);
-        if previous.is_none_or(|b| b.value != a.value || b.observed_at != a.observed_at) {
-            out.push((name, a));
-        }
-    }
-}
-
 /// Brings the type, value and spatial indexes of one entity from `old` to `new`, touching
 /// only what changed (a reading usually changes one attribute), and appends the changed
 /// attribute instances to their history (at their `observedAt`, else at `now`).
@@ -568,7 +548,7 @@ fn write_indexes(
     for name in names {
         let before = old.and_then(|o| o.attrs.get(name));
         let after = new.attrs.get(name);
-        changed_instances(name, before, after, &mut history);
+        crate::temporal::changed_instances(name, before, after, &mut history);
         // A reading usually changes one attribute: leave the others' rows alone.
         if old.is_some() && same_values(before, after) {
             continue;
