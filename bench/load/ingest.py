@@ -30,12 +30,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_mosquitto(folder):
+def start_mosquitto(folder, inflight=1000):
     port = free_port()
     conf = os.path.join(folder, "mosquitto.conf")
     with open(conf, "w") as f:
         f.write(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                "max_queued_messages 1000000\nmax_inflight_messages 1000\n")
+                f"max_queued_messages 1000000\nmax_inflight_messages {inflight}\n")
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     proc = subprocess.Popen([binary, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 10
@@ -139,8 +139,11 @@ def main():
     ap.add_argument("--mqtt-messages", type=int, default=200_000)
     ap.add_argument("--target", default=os.path.join(ROOT, "target"))
     ap.add_argument("--only", choices=["http", "mqtt"], help="run one scenario")
+    ap.add_argument("--binary", help="the jumeau binary (default: <target>/release/jumeau)")
+    ap.add_argument("--inflight", type=int, default=1000,
+                    help="Mosquitto's max_inflight_messages: unacknowledged publishes sent to Jumeau")
     args = ap.parse_args()
-    binary = os.path.join(args.target, "release", "jumeau")
+    binary = args.binary or os.path.join(args.target, "release", "jumeau")
     loader = os.path.join(args.target, "release", "examples", "mqtt_load")
     for b in (binary, loader):
         if not os.path.exists(b):
@@ -148,7 +151,7 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     folder = tempfile.mkdtemp(prefix="jumeau-ingest-bench-")
-    broker, port = start_mosquitto(folder)
+    broker, port = start_mosquitto(folder, args.inflight)
     os.environ["JUMEAU_MQTT"] = f"mqtt://127.0.0.1:{port}?tenant={run.TENANT}&client_id=jumeau-bench"
     proc, addr = run.start_server(binary, os.path.join(folder, "data"))
     # Keep reading the server's log, so that a full pipe never blocks it.

@@ -7,6 +7,7 @@ batch upsert, single GET, query by type + q, and `within` a polygon. Prints a Ma
 table. Every loop is bounded in time and targets 127.0.0.1 only.
 
 Usage: python3 bench/load/run.py [--entities 100000] [--duration 20] [--connections 16]
+                                 [--store postgres://USER@HOST:PORT/EMPTY_DATABASE]
 """
 import argparse, json, os, random, re, shutil, subprocess, sys, tempfile, time, urllib.request
 
@@ -15,9 +16,10 @@ KEY = "bench-admin-key-" + "%032x" % random.getrandbits(128)
 TENANT = "bench"
 
 
-def start_server(binary, data):
+def start_server(binary, data, store=None):
     env = dict(os.environ, JUMEAU_ADMIN_KEY=KEY, JUMEAU_LOG="warn,jumeau=info")
-    proc = subprocess.Popen([binary, "serve", "--data", data, "--listen", "127.0.0.1:0"],
+    store_args = ["--store", store] if store else []
+    proc = subprocess.Popen([binary, "serve", "--data", data, "--listen", "127.0.0.1:0"] + store_args,
                             env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -84,11 +86,12 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "jumeau"))
     ap.add_argument("--only", default="", help="comma-separated scripts to run (e.g. upsert,get)")
+    ap.add_argument("--store", default=None, help="run on PostgreSQL: the URL of an empty database")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     data = tempfile.mkdtemp(prefix="jumeau-bench-")
-    proc, addr = start_server(args.binary, data)
+    proc, addr = start_server(args.binary, data, args.store)
     try:
         rng = random.Random(42)
         t0 = time.time()

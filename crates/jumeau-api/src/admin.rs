@@ -15,11 +15,14 @@ use crate::App;
 /// The OpenAPI 3 description of the core endpoints; each other module describes its own
 /// paths and schemas in a fragment merged into it.
 const OPENAPI_CORE: &str = include_str!("openapi.json");
-/// The fragments of the other modules (`paths` and `components.schemas`).
+/// The fragments of the other modules (`paths`, `components.schemas` and
+/// `components.responses`).
 const OPENAPI_FRAGMENTS: &[(&str, &str)] = &[
     ("temporal", include_str!("openapi_temporal.json")),
     ("subscriptions", include_str!("openapi_subscriptions.json")),
     ("ingest", include_str!("openapi_ingest.json")),
+    ("water", include_str!("openapi_water.json")),
+    ("lighting", include_str!("openapi_lighting.json")),
 ];
 
 /// The whole OpenAPI document, built once.
@@ -38,7 +41,7 @@ fn openapi_document() -> &'static str {
                     continue;
                 }
             };
-            for section in ["paths", "components/schemas"] {
+            for section in ["paths", "components/schemas", "components/responses"] {
                 let pointer = format!("/{section}");
                 if let (Some(into), Some(Value::Object(from))) = (
                     doc.pointer_mut(&pointer).and_then(Value::as_object_mut),

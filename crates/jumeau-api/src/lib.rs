@@ -12,12 +12,14 @@ mod contexts;
 mod entities;
 mod info;
 mod ingest;
+mod lighting;
 pub mod params;
 pub mod problem;
 mod render;
 pub mod request;
 mod subscriptions;
 mod temporal;
+pub mod water;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,7 @@ use jumeau_model::{ErrorKind, NgsiError};
 use jumeau_store::TenantInfo;
 use jumeau_twin::Twin;
 
+pub use lighting::LightingConfig;
 use problem::ApiError;
 
 /// Settings of the HTTP API.
@@ -42,6 +45,8 @@ pub struct ApiConfig {
     pub max_batch: usize,
     /// Sensor ingestion settings (MQTT brokers, deduplication window, stale devices).
     pub ingest: jumeau_ingest::IngestConfig,
+    /// Public lighting remote control (driver, clock, retries).
+    pub lighting: LightingConfig,
 }
 
 impl Default for ApiConfig {
@@ -50,6 +55,7 @@ impl Default for ApiConfig {
             max_body_bytes: 8 * 1024 * 1024,
             max_batch: 1000,
             ingest: jumeau_ingest::IngestConfig::default(),
+            lighting: LightingConfig::default(),
         }
     }
 }
@@ -66,6 +72,7 @@ pub struct App {
     pub config: Arc<ApiConfig>,
     /// The sensor ingestion service (journal, processor, MQTT subscriptions).
     pub ingest: jumeau_ingest::IngestService,
+    lighting: Arc<lighting::Control>,
     tenants: Arc<Mutex<HashMap<String, (Instant, TenantInfo)>>>,
 }
 
@@ -73,12 +80,15 @@ impl App {
     /// State over a twin; starts the sensor ingestion service (so it must be called inside
     /// a Tokio runtime).
     pub fn new(twin: Twin, config: ApiConfig) -> Self {
-        Self {
+        let app = Self {
             ingest: jumeau_ingest::IngestService::start(twin.clone(), config.ingest.clone()),
+            lighting: Arc::new(lighting::Control::new(config.lighting.clone())),
             twin,
             config: Arc::new(config),
             tenants: Arc::new(Mutex::new(HashMap::new())),
-        }
+        };
+        lighting::spawn_reverter(app.clone());
+        app
     }
 
     /// The tenant a read addresses: it must exist (NonexistentTenant otherwise), and the
@@ -135,6 +145,8 @@ pub fn router(app: App) -> Router {
                 .merge(subscriptions::routes()),
         )
         .merge(ingest::routes())
+        .merge(water::routes())
+        .merge(lighting::routes())
         .merge(temporal::root_routes())
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi))

@@ -15,6 +15,47 @@ const ROUTE_GROUPS: &[&[(&str, &[&str])]] = &[
     TEMPORAL_ROUTES,
     SUBSCRIPTION_ROUTES,
     INGEST_ROUTES,
+    WATER_ROUTES,
+    LIGHTING_ROUTES,
+];
+
+/// Routes of public lighting (crates/jumeau-api/src/lighting/mod.rs).
+const LIGHTING_ROUTES: &[(&str, &[&str])] = &[
+    ("/jumeau/v1/lighting/settings", &["get", "put"]),
+    ("/jumeau/v1/lighting/inventory/import", &["post"]),
+    ("/jumeau/v1/lighting/map", &["get"]),
+    ("/jumeau/v1/lighting/compliance", &["get"]),
+    ("/jumeau/v1/lighting/zones", &["get", "post"]),
+    ("/jumeau/v1/lighting/zones/{id}", &["get", "put", "delete"]),
+    ("/jumeau/v1/lighting/programs", &["get", "post"]),
+    (
+        "/jumeau/v1/lighting/programs/{id}",
+        &["get", "put", "delete"],
+    ),
+    ("/jumeau/v1/lighting/preview", &["post"]),
+    ("/jumeau/v1/lighting/sun", &["get"]),
+    ("/jumeau/v1/lighting/commands", &["post"]),
+    ("/jumeau/v1/lighting/emergency", &["get", "post"]),
+    ("/jumeau/v1/lighting/energy", &["get"]),
+    ("/jumeau/v1/lighting/faults", &["get"]),
+    ("/jumeau/v1/lighting/audit", &["get"]),
+];
+
+/// Routes of drinking water (crates/jumeau-api/src/water/mod.rs).
+const WATER_ROUTES: &[(&str, &[&str])] = &[
+    ("/jumeau/v1/water/networks", &["get", "post"]),
+    ("/jumeau/v1/water/networks/{id}/inp", &["get"]),
+    ("/jumeau/v1/water/networks/{id}/map", &["get"]),
+    ("/jumeau/v1/water/networks/{id}/simulations", &["post"]),
+    ("/jumeau/v1/water/networks/{id}/simulations/{run}", &["get"]),
+    ("/jumeau/v1/water/dmas", &["get"]),
+    ("/jumeau/v1/water/dmas/{id}", &["get", "put"]),
+    ("/jumeau/v1/water/dmas/{id}/night-flow", &["get"]),
+    ("/jumeau/v1/water/dmas/{id}/night-flow/alerts", &["post"]),
+    ("/jumeau/v1/water/leak-events", &["get", "post"]),
+    ("/jumeau/v1/water/acoustic", &["post"]),
+    ("/jumeau/v1/water/indicators", &["get"]),
+    ("/jumeau/v1/water/indicators/{service}/{year}", &["put"]),
 ];
 
 /// Routes of the temporal API (crates/jumeau-api/src/temporal.rs).

@@ -21,8 +21,46 @@ use crate::uplink::{parse_topic, NetworkServer, TopicInfo};
 /// Stack v3 upstream message.
 pub const DEFAULT_TOPICS: [&str; 2] = ["application/+/device/+/event/+", "v3/+/devices/+/+"];
 
-/// Most publishes journaled in one transaction.
-const JOURNAL_BATCH: usize = 2000;
+/// Most publishes journaled in one transaction (one journal entry).
+const JOURNAL_BATCH: usize = 5000;
+
+/// The `kind` of a journal entry holding a batch of publishes (see [`encode_batch`]): a
+/// topic name never contains `#`, so no single publish has it.
+pub(crate) const BATCH_KIND: &str = "#batch";
+
+/// Encodes publishes (topic, payload) as the body of one journal entry: for each, the
+/// length of the topic (4 bytes, little-endian), the topic, the length of the payload, the
+/// payload. One entry per batch instead of one per publish: a batch is journaled, and later
+/// marked processed, with one row.
+pub(crate) fn encode_batch(messages: &[(&str, &[u8])]) -> Vec<u8> {
+    let size = messages.iter().map(|(t, p)| 8 + t.len() + p.len()).sum();
+    let mut out = Vec::with_capacity(size);
+    for (topic, payload) in messages {
+        for part in [topic.as_bytes(), payload] {
+            let len = u32::try_from(part.len()).unwrap_or(u32::MAX);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&part[..len as usize]);
+        }
+    }
+    out
+}
+
+/// Reads back the publishes of [`encode_batch`]; `None` when the body is damaged.
+pub(crate) fn decode_batch(mut body: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    fn part<'a>(body: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let (len, rest) = body.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+        let (part, rest) = (rest.get(..len)?, rest.get(len..)?);
+        *body = rest;
+        Some(part)
+    }
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let topic = std::str::from_utf8(part(&mut body)?).ok()?.to_string();
+        out.push((topic, part(&mut body)?.to_vec()));
+    }
+    Some(out)
+}
 
 /// One broker to subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +145,7 @@ impl MqttSource {
 
 /// Which network server publishes on a topic (ChirpStack when unknown: the parser reports
 /// the topic as the reason of the dead letter).
-fn source_of(topic: &str) -> NetworkServer {
+pub(crate) fn source_of(topic: &str) -> NetworkServer {
     match parse_topic(topic) {
         Some(TopicInfo::TheThingsStack { .. }) => NetworkServer::TheThingsStack,
         _ if topic.starts_with("v3/") => NetworkServer::TheThingsStack,
@@ -236,6 +274,24 @@ async fn journal_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_of_publishes_read_back_whole_and_damage_is_told() {
+        let messages: Vec<(&str, &[u8])> = vec![
+            ("application/a/device/0101/event/up", &b"{\"x\":1}"[..]),
+            ("v3/app@t/devices/d/up", &b""[..]),
+        ];
+        let body = encode_batch(&messages);
+        let back = decode_batch(&body).expect("whole");
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[0].0, messages[0].0);
+        assert_eq!(back[0].1, messages[0].1);
+        assert!(back[1].1.is_empty());
+        assert_eq!(decode_batch(&[]), Some(Vec::new()));
+        assert!(decode_batch(&body[..body.len() - 1]).is_none());
+        assert!(decode_batch(&[9, 0, 0, 0, b'a']).is_none());
+        assert!(decode_batch(&[0xff, 0xff, 0xff, 0xff]).is_none());
+    }
 
     #[test]
     fn broker_urls_are_read_with_their_options() {

@@ -418,6 +418,23 @@ impl IngestService {
             }
             receipts.push(receipt);
         }
+        // Publishes received together go to the journal as one entry (a row, and later one
+        // processed mark, for the whole batch); each item keeps its own topic and payload.
+        let mqtt = Transport::Mqtt.as_str();
+        if entries.len() > 1 && entries.iter().all(|e| e.transport == mqtt) {
+            let parts: Vec<(&str, &[u8])> = entries
+                .iter()
+                .map(|e| (e.kind.as_str(), e.body.as_slice()))
+                .collect();
+            let batch = NewJournalEntry {
+                source: entries[0].source.clone(),
+                transport: mqtt.to_string(),
+                kind: crate::mqtt::BATCH_KIND.to_string(),
+                body: crate::mqtt::encode_batch(&parts),
+                received_at: entries[0].received_at,
+            };
+            entries = vec![batch];
+        }
         // Backpressure: wait for room among the messages being applied, so that what is
         // acknowledged is applied within a bounded time (and memory) even under overload.
         let wanted: usize = works.iter().map(Vec::len).sum();
@@ -731,18 +748,23 @@ impl IngestService {
                 } else {
                     Transport::Http
                 };
-                let items = message::read_body(source, transport, &e.entry.kind, &e.entry.body)
-                    .into_iter()
-                    .map(|r| Item {
-                        tenant: e.tenant.clone(),
-                        message: NewJournalEntry {
-                            body: r.raw,
-                            ..e.entry.clone()
-                        },
-                        parsed: r.result,
-                        replay_of: None,
-                    })
-                    .collect::<Vec<_>>();
+                let items =
+                    if transport == Transport::Mqtt && e.entry.kind == crate::mqtt::BATCH_KIND {
+                        batch_items(&e.tenant, &e.entry)
+                    } else {
+                        message::read_body(source, transport, &e.entry.kind, &e.entry.body)
+                            .into_iter()
+                            .map(|r| Item {
+                                tenant: e.tenant.clone(),
+                                message: NewJournalEntry {
+                                    body: r.raw,
+                                    ..e.entry.clone()
+                                },
+                                parsed: r.result,
+                                replay_of: None,
+                            })
+                            .collect::<Vec<_>>()
+                    };
                 total += items.len();
                 self.inner
                     .in_flight
@@ -1206,6 +1228,43 @@ impl IngestService {
 }
 
 /// The counters of (tenant, source, device), created on first use.
+/// The items of a journal entry holding a batch of MQTT publishes, each with its own topic
+/// and payload; a damaged entry becomes one unreadable item (a dead letter with its bytes).
+fn batch_items(tenant: &str, entry: &NewJournalEntry) -> Vec<Item> {
+    let Some(publishes) = crate::mqtt::decode_batch(&entry.body) else {
+        return vec![Item {
+            tenant: tenant.to_string(),
+            message: entry.clone(),
+            parsed: Err(message::Unreadable {
+                dev_eui: None,
+                reason: "the journaled batch of MQTT messages is damaged (its lengths do not \
+                         match its size); the bytes are kept here as they were stored"
+                    .to_string(),
+            }),
+            replay_of: None,
+        }];
+    };
+    let mut items = Vec::with_capacity(publishes.len());
+    for (topic, payload) in publishes {
+        let source = crate::mqtt::source_of(&topic);
+        for r in message::read_body(source, Transport::Mqtt, &topic, &payload) {
+            items.push(Item {
+                tenant: tenant.to_string(),
+                message: NewJournalEntry {
+                    source: source.as_str().to_string(),
+                    transport: entry.transport.clone(),
+                    kind: topic.clone(),
+                    body: r.raw,
+                    received_at: entry.received_at,
+                },
+                parsed: r.result,
+                replay_of: None,
+            });
+        }
+    }
+    items
+}
+
 fn count<'a>(
     counters: &'a mut HashMap<(String, String), Counters>,
     tenant: &str,

@@ -67,6 +67,11 @@ pub fn iri(term: &str) -> String {
     context().expand(term)
 }
 
+/// The term of an expanded IRI in the Streetlighting context (the reverse of [`iri`]).
+pub fn term(iri: &str) -> String {
+    context().compact(iri)
+}
+
 /// A Property with an optional unit.
 fn prop(value: Value, unit: Option<&str>) -> Attribute {
     let mut a = Attribute::new(AttributeValue::Property(value));

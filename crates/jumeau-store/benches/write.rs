@@ -54,6 +54,19 @@ fn state_change(i: usize, state: &str) -> Entity {
     e
 }
 
+/// A new reading of a numeric attribute with a unit (what a sensor sends), which also goes
+/// to the attribute's history.
+fn reading(i: usize, value: usize) -> Entity {
+    let mut e = Entity::new(
+        format!("urn:ngsi-ld:Streetlight:b{i}"),
+        format!("{NS}Streetlight"),
+    );
+    let mut a = Attribute::new(AttributeValue::Property(json!(value % 101)));
+    a.unit_code = Some("P1".into());
+    e.attrs = BTreeMap::from([(format!("{NS}dimmingLevel"), vec![a])]);
+    e
+}
+
 fn raw_db(dir: &std::path::Path) -> Connection {
     let conn = Connection::open(dir.join("raw.db")).expect("open");
     // The same page size as the store's.
@@ -189,6 +202,35 @@ fn bench(c: &mut Criterion) {
                 (0..100)
                     .map(|k| WriteOp::Upsert {
                         entity: state_change((round * 100 + k) % loaded, state),
+                        replace: false,
+                    })
+                    .collect::<Vec<_>>()
+            },
+            |ops| rt.block_on(store.write("bench", ops)).expect("write"),
+            BatchSize::SmallInput,
+        )
+    });
+
+    // Every entity gets the attribute once, so that the measured upserts are readings of
+    // existing series (the first one creates the series).
+    for first in (0..loaded).step_by(100) {
+        let ops = (first..(first + 100).min(loaded))
+            .map(|i| WriteOp::Upsert {
+                entity: reading(i, 0),
+                replace: false,
+            })
+            .collect();
+        rt.block_on(store.write("bench", ops)).expect("write");
+    }
+    let mut round = 0usize;
+    group.bench_function("store upsert (one numeric reading, with history)", |b| {
+        b.iter_batched(
+            || {
+                round += 1;
+                (0..100)
+                    .map(|k| WriteOp::Upsert {
+                        // Spread over the entities, as readings of a territory are.
+                        entity: reading((round * 7_919 + k * 101) % loaded, round + k),
                         replace: false,
                     })
                     .collect::<Vec<_>>()

@@ -8,11 +8,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod apply;
 pub mod index;
 pub mod ingest;
+pub mod migrate;
+pub mod postgres;
+pub mod qplan;
 pub mod records;
 pub mod series;
-pub mod postgres;
 pub mod sqlite;
 pub mod subscriptions;
 pub mod temporal;

@@ -153,7 +153,9 @@ pub trait TemporalStore: Send + Sync {
     /// representation. Duplicates (same entity, attribute, datasetId, time and value) are
     /// stored once; two different values at the same time are both kept; instances older than
     /// the latest are accepted and placed in order. An instance without `observedAt` is
-    /// placed at the time of the call. Durable when it returns.
+    /// placed at its time of receipt: the `modifiedAt` it carries when it was read from
+    /// another store's history (a migration), else the time of the call. Durable when it
+    /// returns.
     async fn append_history(
         &self,
         tenant: &str,

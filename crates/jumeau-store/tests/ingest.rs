@@ -1,14 +1,23 @@
-//! The ingestion side of the SQLite engine: journal, recovery cursor, dead letters, device
+//! The ingestion side of both engines: journal, recovery cursor, dead letters, device
 //! registry and counters, tenants kept apart, and everything still there after reopening.
 #![allow(clippy::unwrap_used, clippy::panic)]
+
+mod engines;
 
 use chrono::{Duration, Utc};
 use jumeau_store::ingest::{
     Counters, DeadLetterFilter, DeviceRecord, FieldMapping, IngestCommit, NewDeadLetter,
     NewJournalEntry,
 };
-use jumeau_store::sqlite::{SqliteOptions, SqliteStore};
 use jumeau_store::IngestStore;
+
+use engines::{on_both_engines, Engine};
+
+on_both_engines!(
+    the_journal_keeps_entries_until_processed_and_survives_reopening,
+    dead_letters_are_listed_per_tenant_replaced_and_resolved,
+    devices_are_kept_per_tenant,
+);
 
 fn entry(body: &str) -> NewJournalEntry {
     NewJournalEntry {
@@ -54,11 +63,10 @@ fn device(dev_eui: &str) -> DeviceRecord {
     }
 }
 
-#[tokio::test]
-async fn the_journal_keeps_entries_until_processed_and_survives_reopening() {
-    let dir = tempfile::tempdir().unwrap();
+async fn the_journal_keeps_entries_until_processed_and_survives_reopening<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
     {
-        let s = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
+        let s = place.open().await;
         let seqs = s
             .journal_append(
                 "a",
@@ -81,7 +89,7 @@ async fn the_journal_keeps_entries_until_processed_and_survives_reopening() {
         .await
         .unwrap();
     }
-    let s = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
+    let s = place.open().await;
     let pending = s.journal_pending(0, 10).await.unwrap();
     let bodies: Vec<(&str, &[u8])> = pending
         .iter()
@@ -106,10 +114,9 @@ async fn the_journal_keeps_entries_until_processed_and_survives_reopening() {
     assert_eq!(s.journal_pending(0, 10).await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn dead_letters_are_listed_per_tenant_replaced_and_resolved() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
+async fn dead_letters_are_listed_per_tenant_replaced_and_resolved<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let s = place.open().await;
     let dl = |tenant: &str, dev: &str, replaces: Option<i64>, reason: &str| NewDeadLetter {
         tenant: tenant.into(),
         message: entry("{}"),
@@ -170,10 +177,9 @@ async fn dead_letters_are_listed_per_tenant_replaced_and_resolved() {
     );
 }
 
-#[tokio::test]
-async fn devices_are_kept_per_tenant() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
+async fn devices_are_kept_per_tenant<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let s = place.open().await;
     assert!(s.put_device("a", device("0101010101010101")).await.unwrap());
     assert!(!s.put_device("a", device("0101010101010101")).await.unwrap());
     assert!(s.put_device("b", device("0101010101010101")).await.unwrap());

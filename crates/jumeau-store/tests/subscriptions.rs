@@ -1,19 +1,24 @@
-//! The subscription store of the SQLite engine: subscriptions per tenant, their delivery
+//! The subscription store of both engines: subscriptions per tenant, their delivery
 //! statistics, and the outbox of pending notifications, which must survive a reopening.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use chrono::{TimeDelta, Utc};
+mod engines;
+
+use chrono::{SubsecRound, TimeDelta, Utc};
 use jumeau_model::context::Context;
 use jumeau_model::subscription::{parse_subscription, Subscription};
 use jumeau_model::ErrorKind;
-use jumeau_store::sqlite::{SqliteOptions, SqliteStore};
 use jumeau_store::subscriptions::NewNotification;
 use jumeau_store::{StoreError, SubscriptionStore};
 use serde_json::{json, Value};
 
-fn open(dir: &std::path::Path) -> SqliteStore {
-    SqliteStore::open(dir, SqliteOptions::default()).unwrap()
-}
+use engines::{on_both_engines, Engine};
+
+on_both_engines!(
+    subscriptions_are_created_read_paged_updated_and_deleted_per_tenant,
+    the_outbox_survives_reopening_and_records_deliveries_and_failures,
+    given_up_notifications_are_kept_up_to_a_thousand_per_subscription,
+);
 
 fn sub(id: &str, uri: &str) -> Subscription {
     parse_subscription(
@@ -51,10 +56,9 @@ fn rejected_kind(e: StoreError) -> ErrorKind {
     }
 }
 
-#[tokio::test]
-async fn subscriptions_are_created_read_paged_updated_and_deleted_per_tenant() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn subscriptions_are_created_read_paged_updated_and_deleted_per_tenant<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     for i in 0..5 {
         store
             .create_subscription(
@@ -162,12 +166,11 @@ async fn subscriptions_are_created_read_paged_updated_and_deleted_per_tenant() {
     assert_eq!(store.subscriptions("city-a", 0, 100).await.unwrap().1, 4);
 }
 
-#[tokio::test]
-async fn the_outbox_survives_reopening_and_records_deliveries_and_failures() {
-    let dir = tempfile::tempdir().unwrap();
+async fn the_outbox_survives_reopening_and_records_deliveries_and_failures<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
     let (s1, s2) = ("urn:ngsi-ld:Subscription:1", "urn:ngsi-ld:Subscription:2");
     let seqs = {
-        let store = open(dir.path());
+        let store = place.open().await;
         store
             .create_subscription("city-a", sub(s1, "http://h/1"), ctx())
             .await
@@ -196,14 +199,15 @@ async fn the_outbox_survives_reopening_and_records_deliveries_and_failures() {
     };
 
     // Reopened: everything is still pending, in order.
-    let store = open(dir.path());
+    let store = place.open().await;
     let pending = store.pending_notifications().await.unwrap();
     assert_eq!(pending.iter().map(|p| p.seq).collect::<Vec<_>>(), seqs);
     assert_eq!(pending[1].payload, json!({"n": 2}));
     assert_eq!(pending[1].endpoint, "http://h/2");
     assert_eq!(pending[1].subscription_id, s2);
 
-    let at = Utc::now();
+    // To the microsecond, as every engine keeps times.
+    let at = Utc::now().trunc_subsecs(6);
     // A delivery from another tenant's point of view touches nothing.
     store
         .notification_delivered("city-b", seqs[0], at)
@@ -278,10 +282,9 @@ async fn the_outbox_survives_reopening_and_records_deliveries_and_failures() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn given_up_notifications_are_kept_up_to_a_thousand_per_subscription() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = std::sync::Arc::new(open(dir.path()));
+async fn given_up_notifications_are_kept_up_to_a_thousand_per_subscription<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = std::sync::Arc::new(place.open().await);
     let id = "urn:ngsi-ld:Subscription:gone";
     store
         .create_subscription("city-a", sub(id, "http://h/gone"), ctx())

@@ -1,6 +1,8 @@
-//! Attribute history against a real SQLite store: history written by entity writes and bulk
+//! Attribute history against both engines: history written by entity writes and bulk
 //! appends, queries, deletion, rollups against raw aggregation, retention and restart.
 #![allow(clippy::unwrap_used, clippy::panic)]
+
+mod engines;
 
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use jumeau_model::temporal::{
@@ -8,7 +10,7 @@ use jumeau_model::temporal::{
     TimeRange,
 };
 use jumeau_model::{Attribute, AttributeValue, Entity, ErrorKind};
-use jumeau_store::sqlite::{SqliteOptions, SqliteStore};
+use jumeau_store::postgres::{PgOptions, PgStore};
 use jumeau_store::temporal::{EntityHistory, RetentionPolicy};
 use jumeau_store::{Store, TemporalStore, WriteOp};
 use proptest::prelude::*;
@@ -19,9 +21,23 @@ const STATUS: &str = "https://example.org/status";
 const SENSOR: &str = "https://example.org/Sensor";
 const ID: &str = "urn:ngsi-ld:Sensor:1";
 
-fn open(dir: &std::path::Path) -> SqliteStore {
-    SqliteStore::open(dir, SqliteOptions::default()).expect("open store")
-}
+use engines::{on_both_engines, Engine};
+
+on_both_engines!(
+    entity_writes_append_history,
+    every_kind_of_entity_write_appends_history,
+    bulk_append_with_duplicates_and_disorder,
+    many_values_at_one_time_and_late_arrivals,
+    last_n_and_time_ranges,
+    created_at_time_property,
+    delete_history_by_instance_attribute_entity,
+    text_values_and_tenant_isolation,
+    daily_aggregation_across_daylight_saving_changes,
+    retention_thins_with_reports,
+    history_survives_a_restart,
+    far_past_and_far_future_instances,
+    retention_of_whole_months,
+);
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -49,7 +65,11 @@ fn query(range: Option<TimeRange>) -> TemporalQuery {
     }
 }
 
-async fn history_of(store: &SqliteStore, tenant: &str, q: &TemporalQuery) -> Vec<EntityHistory> {
+async fn history_of<S: TemporalStore>(
+    store: &S,
+    tenant: &str,
+    q: &TemporalQuery,
+) -> Vec<EntityHistory> {
     store
         .history(tenant, &[ID.to_string()], None, q)
         .await
@@ -82,10 +102,9 @@ fn hourly(start: DateTime<Utc>, n: i64, step_minutes: i64) -> Vec<(String, Attri
         .collect()
 }
 
-#[tokio::test]
-async fn entity_writes_append_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn entity_writes_append_history<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     let t0 = at("2024-05-01T10:00:00Z");
     let upsert = |e: Entity| WriteOp::Upsert {
         entity: e,
@@ -161,10 +180,9 @@ async fn entity_writes_append_history() {
     assert_eq!(only[0].attrs[0].name, STATUS);
 }
 
-#[tokio::test]
-async fn every_kind_of_entity_write_appends_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn every_kind_of_entity_write_appends_history<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     let t0 = at("2024-05-01T10:00:00Z");
     let minute = |m: i64| t0 + TimeDelta::minutes(m);
     let with_dataset = |v: f64, m: i64, ds: &str| {
@@ -241,10 +259,9 @@ async fn every_kind_of_entity_write_appends_history() {
     );
 }
 
-#[tokio::test]
-async fn bulk_append_with_duplicates_and_disorder() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn bulk_append_with_duplicates_and_disorder<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     let t0 = at("2024-01-01T00:00:00Z");
     let mut batch = hourly(t0, 1000, 10);
     batch.reverse();
@@ -289,10 +306,9 @@ async fn bulk_append_with_duplicates_and_disorder() {
     assert!(stats.raw_bytes.unwrap() > 0);
 }
 
-#[tokio::test]
-async fn many_values_at_one_time_and_late_arrivals() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn many_values_at_one_time_and_late_arrivals<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     let t0 = at("2024-07-01T00:00:00Z");
     // 300 different values at one time: more than a chunk holds, never split.
     let same_time: Vec<_> = (0..300)
@@ -321,10 +337,9 @@ async fn many_values_at_one_time_and_late_arrivals() {
     assert_eq!(store.history_stats("t").await.unwrap().instances, 2199);
 }
 
-#[tokio::test]
-async fn last_n_and_time_ranges() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn last_n_and_time_ranges<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     let t0 = at("2024-02-01T00:00:00Z");
     store
         .append_history("t", ID, &[], hourly(t0, 2000, 1))
@@ -378,10 +393,9 @@ async fn last_n_and_time_ranges() {
     assert!(h.is_empty());
 }
 
-#[tokio::test]
-async fn created_at_time_property() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn created_at_time_property<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     let t0 = at("2020-01-01T00:00:00Z");
     store
         .append_history("t", ID, &[], hourly(t0, 5, 60))
@@ -412,10 +426,9 @@ async fn created_at_time_property() {
     assert_eq!(a[0].attrs[0].buckets[0].1.total_count(), 5);
 }
 
-#[tokio::test]
-async fn delete_history_by_instance_attribute_entity() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn delete_history_by_instance_attribute_entity<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     let t0 = at("2024-03-01T00:00:00Z");
     store
         .append_history("t", ID, &[], hourly(t0, 30, 10))
@@ -502,10 +515,9 @@ async fn delete_history_by_instance_attribute_entity() {
     assert_eq!(store.history_stats("t").await.unwrap().hourly_rows, 0);
 }
 
-#[tokio::test]
-async fn text_values_and_tenant_isolation() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn text_values_and_tenant_isolation<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     let t0 = at("2024-04-01T00:00:00Z");
     let mut rel = Attribute::new(AttributeValue::Relationship(
         jumeau_model::entity::RelObject::One("urn:ngsi-ld:Cabinet:1".into()),
@@ -588,10 +600,9 @@ async fn text_values_and_tenant_isolation() {
     assert!(err.detail.contains("text"), "{}", err.detail);
 }
 
-#[tokio::test]
-async fn daily_aggregation_across_daylight_saving_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn daily_aggregation_across_daylight_saving_changes<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     let paris = chrono_tz::Europe::Paris;
     assert_eq!(store.time_zone("t").await.unwrap(), paris);
     // One reading of 1 every hour from 29 March to 2 April, and 25 to 29 October 2024.
@@ -651,10 +662,9 @@ async fn daily_aggregation_across_daylight_saving_changes() {
     assert_eq!(store.time_zone("t").await.unwrap(), chrono_tz::UTC);
 }
 
-#[tokio::test]
-async fn retention_thins_with_reports() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(dir.path());
+async fn retention_thins_with_reports<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
     let t0 = at("2024-01-01T00:00:00Z");
     // 60 days of 10-minute readings.
     store
@@ -784,12 +794,11 @@ async fn retention_thins_with_reports() {
     assert!(store.retention_reports("nobody").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn history_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
+async fn history_survives_a_restart<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
     let t0 = at("2024-06-01T00:00:00Z");
     {
-        let store = open(dir.path());
+        let store = place.open().await;
         store
             .append_history("t", ID, &[SENSOR.into()], hourly(t0, 500, 10))
             .await
@@ -802,7 +811,7 @@ async fn history_survives_a_restart() {
             .await
             .unwrap();
     }
-    let store = open(dir.path());
+    let store = place.open().await;
     let h = history_of(&store, "t", &query(None)).await;
     assert_eq!(h[0].attrs[0].instances.len(), 501);
     assert_eq!(h[0].types, vec![SENSOR.to_string()]);
@@ -819,6 +828,148 @@ async fn history_survives_a_restart() {
         .unwrap();
     let h = history_of(&store, "t", &query(None)).await;
     assert_eq!(h[0].attrs[0].instances.len(), 502);
+}
+
+async fn far_past_and_far_future_instances<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
+    // Far outside any partition made ahead: each lands in a month of its own.
+    let times = [
+        "0044-03-15T12:00:00Z",
+        "1066-10-14T09:00:00Z",
+        "2024-02-29T23:59:59.999999Z",
+        "2999-12-31T23:00:00Z",
+        "9999-12-31T23:59:59Z",
+    ];
+    let batch: Vec<_> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (TEMP.to_string(), reading(json!(i), Some(at(t)))))
+        .collect();
+    let report = store
+        .append_history("t", ID, &[SENSOR.into()], batch.clone())
+        .await
+        .unwrap();
+    assert_eq!((report.stored, report.duplicates), (5, 0));
+    let report = store
+        .append_history("t", ID, &[SENSOR.into()], batch)
+        .await
+        .unwrap();
+    assert_eq!((report.stored, report.duplicates), (0, 5));
+    let h = history_of(&store, "t", &query(None)).await;
+    let got: Vec<_> = h[0].attrs[0]
+        .instances
+        .iter()
+        .map(|i| i.attribute.observed_at.unwrap())
+        .collect();
+    assert_eq!(got, times.iter().map(|t| at(t)).collect::<Vec<_>>());
+    let mut q = query(Some(TimeRange::Before(at("1900-01-01T00:00:00Z"))));
+    // distinctCount reads raw instances only, not the rollups of eighteen centuries.
+    q.aggr_methods = vec![
+        AggrMethod::TotalCount,
+        AggrMethod::DistinctCount,
+        AggrMethod::Sum,
+    ];
+    q.aggr_period = Some(AggrPeriod::WholeRange);
+    let agg = store
+        .aggregate("t", &[ID.into()], None, &q, chrono_tz::Europe::Paris)
+        .await
+        .unwrap();
+    let acc = &agg[0].attrs[0].buckets[0].1;
+    assert_eq!(acc.total_count(), 2);
+    assert_eq!(
+        acc.result(AggrMethod::Sum).unwrap().unwrap().to_json(),
+        json!(1)
+    );
+    // Deleting the oldest by its id.
+    let oldest = h[0].attrs[0].instances[0].instance_id.clone();
+    assert_eq!(
+        store
+            .delete_history("t", ID, None, None, false, Some(&oldest))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.history_stats("t").await.unwrap().instances, 4);
+}
+
+/// Months that every policy has expired are removed whole (on PostgreSQL, by dropping their
+/// partitions); what a month still needs (text, another tenant without a policy) is kept.
+async fn retention_of_whole_months<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
+    let t0 = at("2023-01-01T00:00:00Z");
+    // Three months of 10-minute readings for two tenants, and text in February for one.
+    for tenant in ["a", "b"] {
+        store
+            .append_history(tenant, ID, &[SENSOR.into()], hourly(t0, 90 * 144, 10))
+            .await
+            .unwrap();
+    }
+    store
+        .append_history(
+            "a",
+            ID,
+            &[SENSOR.into()],
+            vec![(
+                STATUS.into(),
+                reading(json!("maintenance"), Some(at("2023-02-10T08:00:00Z"))),
+            )],
+        )
+        .await
+        .unwrap();
+    // A recent reading, kept.
+    store
+        .append_history(
+            "a",
+            ID,
+            &[SENSOR.into()],
+            vec![(
+                TEMP.into(),
+                reading(json!(7), Some(at("2023-12-15T00:00:00Z"))),
+            )],
+        )
+        .await
+        .unwrap();
+    let policy = RetentionPolicy {
+        entity_type: None,
+        raw_days: Some(30),
+        hourly_days: None,
+        daily_days: None,
+    };
+    store.set_retention_policy("a", policy).await.unwrap();
+    let reports = store
+        .apply_retention(at("2024-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].removed, 90 * 144);
+    let h = history_of(&store, "a", &query(None)).await;
+    assert_eq!(values(&h, TEMP), vec![json!(7)]);
+    assert_eq!(values(&h, STATUS), vec![json!("maintenance")]);
+    // Tenant b has no policy: nothing of it goes.
+    assert_eq!(store.history_stats("b").await.unwrap().instances, 90 * 144);
+    // The days are still answered, from rollups.
+    let mut q = query(Some(TimeRange::Between(t0, t0 + TimeDelta::days(90))));
+    q.aggr_methods = vec![AggrMethod::TotalCount];
+    q.aggr_period = Some(AggrPeriod::WholeRange);
+    let agg = store
+        .aggregate(
+            "a",
+            &[ID.into()],
+            Some(&[TEMP.into()]),
+            &q,
+            chrono_tz::Europe::Paris,
+        )
+        .await
+        .unwrap();
+    assert_eq!(agg[0].attrs[0].buckets[0].1.total_count(), 90 * 144);
+    // Late readings of an expired month are taken again.
+    let report = store
+        .append_history("a", ID, &[SENSOR.into()], hourly(t0, 3, 1))
+        .await
+        .unwrap();
+    assert_eq!(report.stored, 3);
 }
 
 /// Aggregation over raw instances only, as the reference.
@@ -858,6 +1009,99 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-6 * (1.0 + a.abs().max(b.abs()))
 }
 
+/// The PostgreSQL database shared by the cases of the property test (a tenant per case),
+/// when a cluster is available.
+fn shared_postgres() -> Option<&'static str> {
+    static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    URL.get_or_init(|| jumeau_testkit::postgres_database().unwrap())
+        .as_deref()
+}
+
+/// One case of the property test on one store: aggregations served by rollups equal
+/// aggregations over raw instances.
+async fn rollups_case<S: TemporalStore>(
+    store: &S,
+    tenant: &str,
+    raw: &[(i64, i64)],
+    edges: (i64, i64),
+    period: usize,
+    paris: bool,
+) -> Result<(), TestCaseError> {
+    // Two months around the October daylight saving change.
+    let base = at("2024-09-15T00:00:00Z").timestamp();
+    let instances: Vec<(i64, f64)> = raw
+        .iter()
+        .map(|(t, v)| (base + t, *v as f64 / 4.0))
+        .collect();
+    let batch = instances
+        .iter()
+        .map(|(t, v)| {
+            (
+                TEMP.to_string(),
+                reading(json!(v), Some(DateTime::from_timestamp(*t, 0).unwrap())),
+            )
+        })
+        .collect();
+    store.append_history(tenant, ID, &[], batch).await.unwrap();
+    let tz = if paris {
+        chrono_tz::Europe::Paris
+    } else {
+        chrono_tz::UTC
+    };
+    let from = DateTime::from_timestamp(base + edges.0, 0).unwrap();
+    let to = from + TimeDelta::seconds(edges.1);
+    let mut q = query(Some(TimeRange::Between(from, to)));
+    q.aggr_methods = vec![
+        AggrMethod::TotalCount,
+        AggrMethod::Sum,
+        AggrMethod::Min,
+        AggrMethod::Max,
+        AggrMethod::Avg,
+        AggrMethod::StdDev,
+    ];
+    q.aggr_period = Some(match period {
+        0 => AggrPeriod::Every(Duration::parse("PT1H").unwrap()),
+        1 => AggrPeriod::Every(Duration::parse("P1D").unwrap()),
+        2 => AggrPeriod::Every(Duration::parse("P1M").unwrap()),
+        _ => AggrPeriod::WholeRange,
+    });
+    let got = store
+        .aggregate(tenant, &[ID.into()], None, &q, tz)
+        .await
+        .unwrap();
+    let expected = reference(&instances, &q, tz, from, to);
+    let got: Vec<_> = got
+        .first()
+        .map(|e| e.attrs[0].buckets.clone())
+        .unwrap_or_default();
+    prop_assert_eq!(got.len(), expected.len());
+    for ((b, acc), (start, reference)) in got.iter().zip(&expected) {
+        prop_assert_eq!(b.start.max(from), (*start).max(from));
+        prop_assert_eq!(acc.total_count(), reference.total_count());
+        for m in [
+            AggrMethod::Sum,
+            AggrMethod::Min,
+            AggrMethod::Max,
+            AggrMethod::Avg,
+            AggrMethod::StdDev,
+        ] {
+            let a = acc
+                .result(m)
+                .unwrap()
+                .map(|v| v.to_json().as_f64().unwrap());
+            let r = reference
+                .result(m)
+                .unwrap()
+                .map(|v| v.to_json().as_f64().unwrap());
+            match (a, r) {
+                (Some(a), Some(r)) => prop_assert!(close(a, r), "{m}: {a} vs {r}"),
+                (a, r) => prop_assert_eq!(a, r),
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -868,45 +1112,18 @@ proptest! {
         period in 0usize..4,
         paris in any::<bool>(),
     ) {
+        static CASE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let dir = tempfile::tempdir().unwrap();
-            let store = open(dir.path());
-            // Two months around the October daylight saving change.
-            let base = at("2024-09-15T00:00:00Z").timestamp();
-            let instances: Vec<(i64, f64)> = raw.iter().map(|(t, v)| (base + t, *v as f64 / 4.0)).collect();
-            let batch = instances.iter().map(|(t, v)| {
-                (TEMP.to_string(), reading(json!(v), Some(DateTime::from_timestamp(*t, 0).unwrap())))
-            }).collect();
-            store.append_history("t", ID, &[], batch).await.unwrap();
-            let tz = if paris { chrono_tz::Europe::Paris } else { chrono_tz::UTC };
-            let from = DateTime::from_timestamp(base + edges.0, 0).unwrap();
-            let to = from + TimeDelta::seconds(edges.1);
-            let mut q = query(Some(TimeRange::Between(from, to)));
-            q.aggr_methods = vec![AggrMethod::TotalCount, AggrMethod::Sum, AggrMethod::Min, AggrMethod::Max, AggrMethod::Avg, AggrMethod::StdDev];
-            q.aggr_period = Some(match period {
-                0 => AggrPeriod::Every(Duration::parse("PT1H").unwrap()),
-                1 => AggrPeriod::Every(Duration::parse("P1D").unwrap()),
-                2 => AggrPeriod::Every(Duration::parse("P1M").unwrap()),
-                _ => AggrPeriod::WholeRange,
-            });
-            let got = store.aggregate("t", &[ID.into()], None, &q, tz).await.unwrap();
-            let expected = reference(&instances, &q, tz, from, to);
-            let got: Vec<_> = got.first().map(|e| e.attrs[0].buckets.clone()).unwrap_or_default();
-            prop_assert_eq!(got.len(), expected.len());
-            for ((b, acc), (start, reference)) in got.iter().zip(&expected) {
-                prop_assert_eq!(b.start.max(from), (*start).max(from));
-                prop_assert_eq!(acc.total_count(), reference.total_count());
-                for m in [AggrMethod::Sum, AggrMethod::Min, AggrMethod::Max, AggrMethod::Avg, AggrMethod::StdDev] {
-                    let a = acc.result(m).unwrap().map(|v| v.to_json().as_f64().unwrap());
-                    let r = reference.result(m).unwrap().map(|v| v.to_json().as_f64().unwrap());
-                    match (a, r) {
-                        (Some(a), Some(r)) => prop_assert!(close(a, r), "{m}: {a} vs {r}"),
-                        (a, r) => prop_assert_eq!(a, r),
-                    }
-                }
+            let place = engines::Sqlite::fresh().unwrap();
+            let sqlite = place.open().await;
+            rollups_case(&sqlite, "t", &raw, edges, period, paris).await?;
+            if let Some(url) = shared_postgres() {
+                let pg = PgStore::connect(url, PgOptions::default()).await.unwrap();
+                let case = CASE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                rollups_case(&pg, &format!("case-{case}"), &raw, edges, period, paris).await?;
             }
-            Ok(())
+            Ok::<(), TestCaseError>(())
         })?;
     }
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 
-use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, WaterError};
@@ -23,9 +23,9 @@ use crate::graph::NetworkGraph;
 use crate::hydraulics::{leak_sensitivity, orifice_coefficient_m3h, set_time, Runner};
 use crate::inp::{Network, NodeKind, Pattern};
 use crate::leaks::{detect_from_residuals, LeakEvent, Localiser, ResidualSettings, SensorTable};
+use crate::scada::{self, parse_time};
 
-/// Timestamp format of the CSV files (`2018-01-01 00:05`, UTC).
-pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M";
+pub use crate::scada::TIME_FORMAT;
 
 /// How a leak grows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,16 +97,6 @@ pub struct Configuration {
     pub leaks: Vec<LeakSpec>,
     /// The sensors.
     pub sensors: SensorLayout,
-}
-
-fn parse_time(s: &str) -> Result<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(s.trim(), TIME_FORMAT)
-        .map(|t| Utc.from_utc_datetime(&t))
-        .map_err(|e| {
-            WaterError::Data(format!(
-                "time '{s}' is not of the form 2018-01-31 23:55: {e}"
-            ))
-        })
 }
 
 /// Reads a BattLeDIM dataset configuration (`dataset_configuration_*.yalm`). Only its
@@ -636,42 +626,10 @@ pub fn write_table(t: &SensorTable) -> String {
     out
 }
 
-/// Reads a table written by [`write_table`] (or BattLeDIM's comma-separated files).
+/// Reads a table written by [`write_table`] (or BattLeDIM's comma-separated files),
+/// checked by [`scada::read_table_checked`]; its warnings are dropped.
 pub fn read_table(text: &str, name: &str) -> Result<SensorTable> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| WaterError::Data(format!("{name}: header: {e}")))?
-        .clone();
-    let ids: Vec<String> = headers.iter().skip(1).map(String::from).collect();
-    let mut t = SensorTable {
-        times: Vec::new(),
-        values: vec![Vec::new(); ids.len()],
-        ids,
-    };
-    for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| WaterError::Data(format!("{name} line {line}: {e}")))?;
-        let time = rec
-            .get(0)
-            .ok_or_else(|| WaterError::Data(format!("{name} line {line}: no timestamp")))?;
-        t.times.push(
-            parse_time(time).map_err(|e| WaterError::Data(format!("{name} line {line}: {e}")))?,
-        );
-        for (k, col) in t.values.iter_mut().enumerate() {
-            let s = rec.get(k + 1).unwrap_or("").trim();
-            let v = s.parse::<f64>().map_err(|_| {
-                WaterError::Data(format!(
-                    "{name} line {line}, column {}: '{s}' is not a number",
-                    k + 2
-                ))
-            })?;
-            col.push(v);
-        }
-    }
-    Ok(t)
+    scada::read_table_checked(text, name).map(|(t, _)| t)
 }
 
 /// File names of a scenario directory.
@@ -740,34 +698,90 @@ pub fn read_schedule(text: &str) -> Result<Vec<LeakSpec>> {
 /// Reads a scenario directory written by [`write_scenario`] (or SCADA exports in the same
 /// form, without the truth files `Leaks.csv` and `leak_schedule.csv`).
 pub fn read_scenario(dir: &Path) -> Result<Scenario> {
-    let read = |name: &str| -> Result<String> {
+    read_scenario_checked(dir).map(|(sc, _)| sc)
+}
+
+/// [`read_scenario`] with the warnings of the checks (gaps, empty readings), each naming
+/// the file, line and column.
+pub fn read_scenario_checked(dir: &Path) -> Result<(Scenario, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let mut table = |name: &str, optional: bool| -> Result<SensorTable> {
         let p = dir.join(name);
-        std::fs::read_to_string(&p).map_err(|e| io_err(&p, e))
-    };
-    // The truth (leak flows and schedule) is only there for generated data: real SCADA
-    // exports have none, and detection does not need it.
-    let optional = |name: &str| -> Result<Option<String>> {
-        let p = dir.join(name);
-        if p.exists() {
-            read(name).map(Some)
-        } else {
-            Ok(None)
+        // The truth (leak flows and schedule) is only there for generated data: real SCADA
+        // exports have none, and detection does not need it.
+        if optional && !p.exists() {
+            return Ok(SensorTable::default());
         }
+        let text = std::fs::read_to_string(&p).map_err(|e| io_err(&p, e))?;
+        let (t, w) = scada::read_table_checked(&text, name)?;
+        warnings.extend(w);
+        Ok(t)
     };
-    Ok(Scenario {
-        pressures: read_table(&read(FILES[0])?, FILES[0])?,
-        flows: read_table(&read(FILES[1])?, FILES[1])?,
-        levels: read_table(&read(FILES[2])?, FILES[2])?,
-        demands: read_table(&read(FILES[3])?, FILES[3])?,
-        leak_flows: match optional(FILES[4])? {
-            Some(text) => read_table(&text, FILES[4])?,
-            None => SensorTable::default(),
+    let pressures = table(FILES[0], false)?;
+    let flows = table(FILES[1], false)?;
+    let levels = table(FILES[2], false)?;
+    let demands = table(FILES[3], true)?;
+    let leak_flows = table(FILES[4], true)?;
+    let schedule = dir.join("leak_schedule.csv");
+    let leaks = if schedule.exists() {
+        let text = std::fs::read_to_string(&schedule).map_err(|e| io_err(&schedule, e))?;
+        read_schedule(&text)?
+    } else {
+        Vec::new()
+    };
+    Ok((
+        Scenario {
+            pressures,
+            flows,
+            levels,
+            demands,
+            leaks,
+            leak_flows,
         },
-        leaks: match optional("leak_schedule.csv")? {
-            Some(text) => read_schedule(&text)?,
-            None => Vec::new(),
-        },
-    })
+        warnings,
+    ))
+}
+
+/// Makes SCADA data fit for detection: dead pressure, flow and level sensors are left out,
+/// the flow and level tables are put on the pressure table's timestamps, and missing
+/// readings are carried forward. Returns the data and a warning per change, so that
+/// detection degrades gracefully, and says so, when a sensor is missing.
+pub fn prepare(data: &Scenario) -> (Scenario, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut out = data.clone();
+    let times = out.pressures.times.clone();
+    for (name, t) in [
+        (FILES[0], &mut out.pressures),
+        (FILES[1], &mut out.flows),
+        (FILES[2], &mut out.levels),
+    ] {
+        if t.times != times {
+            let index: HashMap<DateTime<Utc>, usize> =
+                t.times.iter().enumerate().map(|(r, t)| (*t, r)).collect();
+            let missing = times.iter().filter(|x| !index.contains_key(x)).count();
+            if missing > 0 {
+                warnings.push(format!(
+                    "{name}: {missing} of the {} pressure timestamps have no row here (carried forward)",
+                    times.len()
+                ));
+            }
+            for col in t.values.iter_mut() {
+                *col = times
+                    .iter()
+                    .map(|x| {
+                        index
+                            .get(x)
+                            .and_then(|&r| col.get(r).copied())
+                            .unwrap_or(f64::NAN)
+                    })
+                    .collect();
+            }
+            t.times = times.clone();
+        }
+        scada::drop_dead(t, name, &mut warnings);
+        scada::fill_gaps(t);
+    }
+    (out, warnings)
 }
 
 /// One detection, as BattLeDIM asks for them.
@@ -829,7 +843,8 @@ pub fn detect(
 /// [`detect`] with explicit detector settings (`training_rows` and `rows_per_window` are
 /// derived from `training_days` and the data's time step); `model_based` localises with
 /// the leak sensitivity matrix of the network, else by distance from the most affected
-/// sensors.
+/// sensors. The data go through [`prepare`] first: dead sensors are left out and missing
+/// readings carried forward.
 pub fn detect_with(
     net: &Network,
     data: &Scenario,
@@ -837,6 +852,8 @@ pub fn detect_with(
     base: &ResidualSettings,
     model_based: bool,
 ) -> Result<(Vec<LeakEvent>, Vec<Detection>)> {
+    let (data, _) = prepare(data);
+    let data = &data;
     let graph = NetworkGraph::new(net);
     // Leak signatures at 03:00 for a 5 m³/h leak, flows in m³/h like the data.
     let to_m3h = net.m3h_per_flow_unit();

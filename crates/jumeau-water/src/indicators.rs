@@ -35,7 +35,9 @@ pub struct AnnualVolumes {
 const DAYS: f64 = 365.0;
 
 impl AnnualVolumes {
-    /// Checks that volumes are finite and not negative and that the length is positive.
+    /// Checks that volumes are finite and not negative, that the length is positive, and
+    /// that the volumes add up: no more exported than put in, and no more authorised
+    /// consumption than distributed (a service cannot bill more than it distributed).
     pub fn validate(&self) -> Result<()> {
         let named = [
             ("V produit", self.produced),
@@ -56,6 +58,24 @@ impl AnnualVolumes {
             return Err(WaterError::Indicator(format!(
                 "network length {} km: it must be greater than 0 (linéaire de réseau hors branchements)",
                 self.length_km
+            )));
+        }
+        if self.exported > self.produced + self.imported + 1e-9 {
+            return Err(WaterError::Indicator(format!(
+                "the volumes do not add up: V exporté ({} m³) exceeds V produit + V importé ({} m³)",
+                self.exported,
+                self.produced + self.imported
+            )));
+        }
+        if self.authorised() > self.distributed() + 1e-9 {
+            return Err(WaterError::Indicator(format!(
+                "the volumes do not add up: V consommé autorisé ({} m³ = comptabilisé {} + sans comptage {} + de service {}) exceeds V mis en distribution ({} m³ = produit + importé − exporté) by {} m³; check the meter readings and that billed volumes cover the same 12 months",
+                self.authorised(),
+                self.metered,
+                self.unmetered,
+                self.service,
+                self.distributed(),
+                self.authorised() - self.distributed()
             )));
         }
         if self.produced + self.imported <= 0.0 {
@@ -142,6 +162,51 @@ pub fn grenelle_threshold(ind: &Indicators, in_zre: bool) -> GrenelleCheck {
     }
 }
 
+/// Largest coefficient of the network-performance fee (redevance pour la performance des
+/// réseaux d'eau potable).
+pub const FEE_COEFFICIENT_MAX: f64 = 0.55;
+
+/// The coefficient of the network-performance fee (redevance pour la performance des
+/// réseaux d'eau potable) due from 2025 (décret n° 2024-787, article D. 213-48-12-4 du
+/// code de l'environnement): clamp(2.75 % × (rendement − 65), 0, 0.55) — 0 at a yield of
+/// 65 % or less, the maximum 0.55 from 85 %; it modulates the fee in favour of services
+/// with better networks. `yield_percent` is the service's weighted primary yield
+/// (rendement primaire pondéré), here taken as P104.3.
+pub fn fee_coefficient(yield_percent: f64) -> f64 {
+    if !yield_percent.is_finite() {
+        return 0.0;
+    }
+    (0.0275 * (yield_percent - 65.0)).clamp(0.0, FEE_COEFFICIENT_MAX)
+}
+
+/// Everything a service reports for a year: the volumes, the indicators, the Grenelle
+/// verdict and the fee coefficient.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct YearReport {
+    /// The volumes the indicators come from.
+    pub volumes: AnnualVolumes,
+    /// The SISPEA indicators.
+    pub indicators: Indicators,
+    /// The Grenelle threshold verdict.
+    pub grenelle: GrenelleCheck,
+    /// The network-performance fee coefficient ([`fee_coefficient`]).
+    pub fee_coefficient: f64,
+}
+
+impl AnnualVolumes {
+    /// The year's report; `in_zre` when more than 2 Mm³/yr are taken from a zone de
+    /// répartition des eaux.
+    pub fn report(&self, in_zre: bool) -> Result<YearReport> {
+        let indicators = self.indicators()?;
+        Ok(YearReport {
+            volumes: *self,
+            indicators,
+            grenelle: grenelle_threshold(&indicators, in_zre),
+            fee_coefficient: fee_coefficient(indicators.yield_percent),
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
@@ -221,6 +286,53 @@ mod tests {
         let g = grenelle_threshold(&i, false);
         assert!(close(g.threshold_percent, 85.0));
         assert!(g.compliant);
+    }
+
+    /// Fee coefficient: 0 at or below 65 %, 2.75 % per point above, 0.55 from 85 %.
+    /// 78.636 % → 0.0275 × 13.636 = 0.375 (worked example above).
+    #[test]
+    fn fee_coefficient_examples() {
+        assert_eq!(fee_coefficient(60.0), 0.0);
+        assert_eq!(fee_coefficient(65.0), 0.0);
+        assert!(close(fee_coefficient(75.0), 0.275));
+        assert!(close(fee_coefficient(85.0), 0.55));
+        assert_eq!(fee_coefficient(95.0), 0.55);
+        let v = AnnualVolumes {
+            produced: 1_000_000.0,
+            imported: 100_000.0,
+            exported: 50_000.0,
+            metered: 800_000.0,
+            unmetered: 10_000.0,
+            service: 5_000.0,
+            length_km: 100.0,
+        };
+        let r = v.report(false).unwrap();
+        assert!((r.fee_coefficient - 0.0275 * (865.0 / 11.0 - 65.0)).abs() < 1e-9);
+        assert!(r.grenelle.compliant);
+    }
+
+    /// Billed more than distributed: a clear error naming both volumes.
+    #[test]
+    fn volumes_that_do_not_add_up() {
+        let v = AnnualVolumes {
+            produced: 100_000.0,
+            metered: 120_000.0,
+            length_km: 10.0,
+            ..Default::default()
+        };
+        let e = v.indicators().unwrap_err().to_string();
+        assert!(e.contains("do not add up") && e.contains("20000 m³"), "{e}");
+        let v = AnnualVolumes {
+            produced: 100.0,
+            exported: 200.0,
+            length_km: 10.0,
+            ..Default::default()
+        };
+        assert!(v
+            .indicators()
+            .unwrap_err()
+            .to_string()
+            .contains("V exporté"));
     }
 
     #[test]

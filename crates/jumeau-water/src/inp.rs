@@ -313,6 +313,23 @@ const TYPED: [&str; 16] = [
     "STATUS",
 ];
 
+/// The other sections of the EPANET 2.3 input format (users manual, appendix C), kept
+/// verbatim.
+const RAW: &[&str] = &[
+    "CONTROLS",
+    "RULES",
+    "ENERGY",
+    "REACTIONS",
+    "QUALITY",
+    "SOURCES",
+    "MIXING",
+    "REPORT",
+    "LABELS",
+    "BACKDROP",
+    "TAGS",
+    "LEAKAGE",
+];
+
 /// Reads the text of an `.inp` file.
 ///
 /// Errors name the line and the section, say what is wrong and how to fix it. After
@@ -355,6 +372,22 @@ pub fn parse(text: &str) -> Result<Network> {
                 break;
             }
             current_raw = None;
+            if !TYPED.contains(&section.as_str()) && !RAW.contains(&section.as_str()) {
+                return Err(inp_err(
+                    line_no,
+                    "",
+                    format!(
+                        "unknown section [{section}] (column {}); EPANET 2.3 sections are {}",
+                        raw_line.find('[').map_or(1, |c| c + 1),
+                        TYPED
+                            .iter()
+                            .chain(RAW)
+                            .map(|s| format!("[{s}]"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
             if !TYPED.contains(&section.as_str()) {
                 // Sections may repeat (L-Town has two [REACTIONS]): keep each in order.
                 net.other_sections.push(RawSection {
@@ -1097,6 +1130,18 @@ mod tests {
         );
         let n1 = &net.junctions[0];
         assert_eq!(net.junction_demands(n1).len(), 3);
+    }
+
+    #[test]
+    fn unknown_sections_are_refused() {
+        let e = parse("[JUNCTIONS]\nA 0\n  [PIPEZ]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("[PIPEZ]") && e.contains("column 3"),
+            "{e}"
+        );
+        assert!(parse("[JUNCTIONS]\nA 0\n[CONTROLS]\nLINK x OPEN\n[END]\n").is_ok());
     }
 
     #[test]

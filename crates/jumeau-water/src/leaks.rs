@@ -329,6 +329,10 @@ pub struct ResidualSettings {
     pub repair_guard: f64,
     /// Threshold of the upward (repair) CUSUM, as a multiple of `cusum_h`.
     pub repair_h_factor: f64,
+    /// A single window this many standard deviations below the baseline alarms at once
+    /// (the Shewhart part of a combined Shewhart–CUSUM scheme, Lucas 1982), so that a burst
+    /// is reported within the hour instead of after the CUSUM has accumulated.
+    pub burst_z: f64,
 }
 
 impl Default for ResidualSettings {
@@ -347,6 +351,7 @@ impl Default for ResidualSettings {
             merge_distance_m: 300.0,
             repair_guard: 0.3,
             repair_h_factor: 2.0,
+            burst_z: 8.0,
         }
     }
 }
@@ -642,7 +647,8 @@ pub fn detect_from_residuals(
         let mut repaired = false;
         for s in 0..means.len() {
             let z = (means[s][k] - offset[s]) / sigma[s];
-            if down[s].push(k, z) && alarm.is_none() {
+            let crossed = down[s].push(k, z);
+            if (crossed || -z >= settings.burst_z) && alarm.is_none() {
                 alarm = Some(s);
             }
             repaired |= up[s].push(k, -z);

@@ -4,11 +4,13 @@
 //! - [`inp`]: EPANET `.inp` files read into plain types and written back;
 //! - [`georef`] and [`ngsi`]: the network placed on the map and turned into NGSI-LD
 //!   entities of the Smart Data Models EPANET subject;
+//! - [`records`]: the model, what-if runs, leak alerts as entities;
 //! - [`hydraulics`]: what-if simulations with the `epanet-rs` solver (EPANET 2.3);
 //! - [`indicators`]: SISPEA / RPQS performance indicators and the "Grenelle" threshold;
 //! - [`graph`]: network distances along pipes;
 //! - [`leaks`]: minimum night flow, pressure residuals with CUSUM, localisation, acoustic
 //!   correlation;
+//! - [`scada`]: SCADA exports checked (gaps, repeated timestamps, dead sensors);
 //! - [`benchmark`]: a BattLeDIM-style scenario generator, detector and scorer.
 //!
 //! The full benchmark run (a year of L-Town at 5-minute steps) is the `battledim` example:
@@ -32,6 +34,8 @@ pub mod indicators;
 pub mod inp;
 pub mod leaks;
 pub mod ngsi;
+pub mod records;
+pub mod scada;
 
 pub use error::{Result, WaterError};
 pub use georef::Georeference;

@@ -39,6 +39,9 @@ const FILES: &[(&str, &str, &[u8])] = &[
     asset!("js/panel.js", JS),
     asset!("js/chart.js", JS),
     asset!("js/home.js", JS),
+    asset!("js/key.js", JS),
+    asset!("js/lighting.js", JS),
+    asset!("js/water.js", JS),
     asset!("vendor/maplibre-gl.js", JS),
     asset!("vendor/maplibre-gl.css", CSS),
     asset!(

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 mod assets;
+mod compress;
 mod events;
 
 use axum::routing::get;
@@ -56,7 +57,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let routes = jumeau_api::router(app.clone()).merge(router(app.twin.clone(), &config, stop_rx));
+    let routes = jumeau_api::router(app.clone())
+        .merge(router(app.twin.clone(), &config, stop_rx))
+        .layer(axum::middleware::from_fn(compress::gzip_json));
     axum::serve(listener, routes)
         .with_graceful_shutdown(async move {
             shutdown.await;

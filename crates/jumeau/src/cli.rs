@@ -15,6 +15,10 @@ use serde_json::Value;
 
 #[path = "ingest_cmd.rs"]
 mod ingest_cmd;
+#[path = "migrate_cmd.rs"]
+mod migrate_cmd;
+#[path = "water_cmd.rs"]
+mod water_cmd;
 
 /// Jumeau — le jumeau numérique souverain de votre territoire / the sovereign digital twin
 /// of your territory.
@@ -61,6 +65,11 @@ pub enum Command {
         /// map needs no tile server).
         #[arg(long, value_name = "URL", env = "JUMEAU_BASEMAP")]
         basemap: Option<String>,
+        /// Store the twin in PostgreSQL + PostGIS instead of the data directory:
+        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (the schema is created or
+        /// upgraded at start).
+        #[arg(long, value_name = "URL", env = "JUMEAU_STORE")]
+        store: Option<String>,
     },
     /// Build a sample territory and serve it.
     Demo {
@@ -111,6 +120,27 @@ pub enum Command {
         /// Ingestion command.
         #[command(subcommand)]
         command: ingest_cmd::IngestCommand,
+    },
+    /// Drinking water: EPANET networks in and out of the twin, and the BattLeDIM-style leak
+    /// detection benchmark (scenario, detect, score).
+    Water {
+        /// Data location (import and export).
+        #[command(flatten)]
+        data: DataArgs,
+        /// Water command.
+        #[command(subcommand)]
+        command: water_cmd::WaterCommand,
+    },
+    /// Move a whole twin from one store to another (a data directory or a postgres:// URL),
+    /// with its history, subscriptions, devices and keys; can be run again after an
+    /// interruption.
+    Migrate {
+        /// The store to copy from: a data directory or postgres://USER@HOST:PORT/DATABASE.
+        #[arg(long, value_name = "DIR|URL")]
+        from: String,
+        /// The store to copy into (created if needed).
+        #[arg(long, value_name = "DIR|URL")]
+        to: String,
     },
     /// Manage tenants.
     Tenants {
@@ -225,6 +255,14 @@ pub fn open_twin(data: &Path) -> anyhow::Result<Twin> {
     Ok(Twin::new(Arc::new(store)))
 }
 
+/// Opens the twin stored in PostgreSQL at `url`, applying the schema migrations.
+pub async fn open_postgres_twin(url: &str) -> anyhow::Result<Twin> {
+    let store = jumeau_store::postgres::PgStore::connect(url, Default::default())
+        .await
+        .context("cannot open the PostgreSQL store")?;
+    Ok(Twin::new(Arc::new(store)))
+}
+
 /// Runs a command.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -234,8 +272,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             max_body,
             mqtt,
             basemap,
+            store,
         } => {
-            let twin = open_twin(&data.data)?;
+            let twin = match &store {
+                Some(url) => open_postgres_twin(url).await?,
+                None => open_twin(&data.data)?,
+            };
             bootstrap_key(&twin).await?;
             let mut config = ApiConfig {
                 max_body_bytes: max_body,
@@ -260,18 +302,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             no_serve,
             basemap,
         } => {
-            let twin = open_twin(&data)?;
-            bootstrap_key(&twin).await?;
-            crate::demo::build(&twin, size).await?;
-            if no_serve {
-                return Ok(());
-            }
-            eprintln!("{}", crate::demo::first_steps(&listen.to_string()));
-            let web = jumeau_web::WebConfig {
-                basemap_style: basemap,
-                default_tenant: crate::demo::DEMO_TENANT.to_string(),
-            };
-            serve(twin, listen, ApiConfig::default(), web, &data).await
+            crate::demo::run(crate::demo::Options {
+                data,
+                listen,
+                size,
+                no_serve,
+                basemap,
+            })
+            .await
         }
         Command::Import(args) => import_file(args).await,
         Command::Export {
@@ -304,6 +342,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys { data, command } => keys(&open_twin(&data.data)?, command).await,
         Command::Tenants { data, command } => tenants(&open_twin(&data.data)?, command).await,
+        Command::Migrate { from, to } => migrate_cmd::run(&from, &to).await,
+        Command::Water { data, command } => water_cmd::run(&data.data, command).await,
         Command::Ingest { data, command } => {
             ingest_cmd::run(&open_twin(&data.data)?, command).await
         }
@@ -311,7 +351,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Registers the operator's bootstrap admin key from JUMEAU_ADMIN_KEY on first start.
-async fn bootstrap_key(twin: &Twin) -> anyhow::Result<()> {
+pub(crate) async fn bootstrap_key(twin: &Twin) -> anyhow::Result<()> {
     if let Ok(key) = std::env::var("JUMEAU_ADMIN_KEY") {
         if twin.auth.bootstrap_admin(&key).await? {
             tracing::info!("registered the admin key given by JUMEAU_ADMIN_KEY");
@@ -330,6 +370,18 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} (is another server running there?)"))?;
+    serve_on(listener, App::new(twin, config), web, data).await
+}
+
+/// Serves an application on a bound listener until Ctrl-C, with the notifier and the
+/// retention passes running beside it.
+pub(crate) async fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: App,
+    web: jumeau_web::WebConfig,
+    data: &Path,
+) -> anyhow::Result<()> {
+    let twin = app.twin.clone();
     let addr = listener.local_addr()?;
     tracing::info!("Jumeau listens on http://{addr} (data: {})", data.display());
     let shutdown = async {
@@ -339,7 +391,7 @@ async fn serve(
     // Delivers subscription notifications, those left pending by the last run first.
     let notifier = twin.start_notifier();
     let retention = tokio::spawn(apply_retention(twin.clone()));
-    jumeau_web::serve(listener, App::new(twin, config), web, shutdown).await?;
+    jumeau_web::serve(listener, app, web, shutdown).await?;
     retention.abort();
     notifier.stop().await;
     Ok(())

@@ -237,3 +237,47 @@ async fn temporal_csv_is_appended_to_the_history() {
         Some("MTQ")
     );
 }
+
+#[test]
+fn migrate_moves_a_territory_between_engines_and_back_identically() {
+    let a = tempfile::tempdir().expect("dir");
+    let b = tempfile::tempdir().expect("dir");
+    let a_data = a.path().to_string_lossy().into_owned();
+    let b_data = b.path().to_string_lossy().into_owned();
+    jumeau(&["demo", "--data", &a_data, "--no-serve"]);
+    // Through PostgreSQL when a cluster is configured (always under CI), else directly
+    // between two data directories.
+    match jumeau_testkit::postgres_database().expect("PostgreSQL for the tests") {
+        Some(url) => {
+            let out = jumeau(&["migrate", "--from", &a_data, "--to", &url]);
+            assert!(String::from_utf8_lossy(&out.stdout).contains("demo:"));
+            jumeau(&["migrate", "--from", &url, "--to", &b_data]);
+        }
+        None => {
+            jumeau(&["migrate", "--from", &a_data, "--to", &b_data]);
+        }
+    }
+    assert_eq!(export(b.path(), "demo"), export(a.path(), "demo"));
+    // Run again, as after an interruption: the same copy.
+    jumeau(&["migrate", "--from", &a_data, "--to", &b_data]);
+    assert_eq!(export(b.path(), "demo"), export(a.path(), "demo"));
+}
+
+#[test]
+fn migrate_refuses_a_folder_without_jumeau_data() {
+    let empty = tempfile::tempdir().expect("dir");
+    let other = tempfile::tempdir().expect("dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_jumeau"))
+        .args([
+            "migrate",
+            "--from",
+            &empty.path().to_string_lossy(),
+            "--to",
+            &other.path().join("copy").to_string_lossy(),
+        ])
+        .output()
+        .expect("the jumeau binary runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds no Jumeau data"), "{err}");
+}

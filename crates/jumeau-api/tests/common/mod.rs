@@ -1,11 +1,15 @@
 //! Shared harness of the API tests: a real server on a random local port, over a fresh
-//! SQLite data directory, with API keys of every role, and a small client around reqwest.
+//! SQLite data directory (or, with `JUMEAU_TEST_STORE=postgres`, a fresh PostgreSQL database
+//! on the cluster named by `JUMEAU_TEST_POSTGRES`), with API keys of every role, and a small
+//! client around reqwest.
 #![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::panic)]
 
 use std::sync::Arc;
 
 use jumeau_api::{ApiConfig, App};
+use jumeau_store::postgres::{PgOptions, PgStore};
 use jumeau_store::sqlite::{SqliteOptions, SqliteStore};
+use jumeau_store::Store;
 use jumeau_twin::{Role, Twin};
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder};
@@ -142,6 +146,22 @@ impl Resp {
     }
 }
 
+/// The variable choosing the engine of the test servers: `postgres`, or SQLite by default.
+pub const STORE_ENV: &str = "JUMEAU_TEST_STORE";
+
+/// The store of a test server: SQLite in `dir`, or PostgreSQL on a fresh database when
+/// [`STORE_ENV`] is `postgres`.
+pub async fn test_store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    if std::env::var(STORE_ENV).as_deref() == Ok("postgres") {
+        let url = jumeau_testkit::postgres_database()
+            .unwrap()
+            .unwrap_or_else(|| panic!("{STORE_ENV}=postgres needs JUMEAU_TEST_POSTGRES"));
+        Arc::new(PgStore::connect(&url, PgOptions::default()).await.unwrap())
+    } else {
+        Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap())
+    }
+}
+
 impl Server {
     /// A server with the default settings.
     pub async fn start() -> Self {
@@ -151,8 +171,7 @@ impl Server {
     /// A server with the given settings.
     pub async fn with_config(config: ApiConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
-        let twin = Twin::new(Arc::new(store));
+        let twin = Twin::new(test_store(&dir).await);
         assert!(twin.auth.bootstrap_admin(ADMIN_KEY).await.unwrap());
         let all = || vec!["*".to_string()];
         let a = || vec!["city-a".to_string()];

@@ -8,7 +8,6 @@
 //! [`EmergencyManager::spawn_reverter`] calls periodically; tests drive it with a
 //! [`ManualClock`](super::ManualClock).
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -24,6 +23,8 @@ use crate::zone::{distance_m, Shape};
 
 /// Longest override accepted: one night.
 const MAX_HOURS: i64 = 16;
+/// Largest radius accepted, in metres: a neighbourhood, not a whole town by mistake.
+const MAX_RADIUS_M: f64 = 10_000.0;
 
 /// Where to light.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +42,7 @@ pub enum EmergencyArea {
         /// Latitude, WGS84 degrees.
         lat: f64,
         /// Radius in metres.
+        #[serde(rename = "radiusM")]
         radius_m: f64,
     },
 }
@@ -137,16 +139,20 @@ pub fn program_levels(
 pub struct EmergencyManager {
     tracker: Arc<CommandTracker>,
     active: Mutex<Vec<EmergencyOverride>>,
-    next_id: AtomicU64,
 }
 
 impl EmergencyManager {
     /// A manager sending through `tracker` (whose clock decides when overrides end).
     pub fn new(tracker: Arc<CommandTracker>) -> Self {
+        Self::with_active(tracker, Vec::new())
+    }
+
+    /// A manager taking up overrides started earlier (read back from storage), so that
+    /// [`tick`](Self::tick) reverts them when they end.
+    pub fn with_active(tracker: Arc<CommandTracker>, active: Vec<EmergencyOverride>) -> Self {
         Self {
             tracker,
-            active: Mutex::new(Vec::new()),
-            next_id: AtomicU64::new(1),
+            active: Mutex::new(active),
         }
     }
 
@@ -164,9 +170,9 @@ impl EmergencyManager {
 
     /// Lights every group or armoire with a point lumineux in `area` at 100 % for
     /// `duration`. Refused (and audited) when the actor may not override, the duration is
-    /// not between 1 minute and 16 hours, or the area is not a polygon or holds no point
-    /// lumineux. Targets that do not acknowledge are reported in the audit; the override runs
-    /// for the others.
+    /// not between 1 minute and 16 hours, the area is not a polygon or holds no point
+    /// lumineux, or the radius is not within 0–10 km. Targets that do not acknowledge are
+    /// reported in the audit; the override runs for the others.
     pub async fn start(
         &self,
         actor: &Actor,
@@ -206,7 +212,7 @@ impl EmergencyManager {
             );
             return Err(refuse(ControlError::Invalid(reason.clone()), reason));
         }
-        let inside: Box<dyn Fn(f64, f64) -> bool> = match area {
+        let inside: Box<dyn Fn(f64, f64) -> bool + Send + Sync> = match area {
             EmergencyArea::Polygon { geometry } => match Shape::from_geometry(geometry) {
                 Ok(shape) => Box::new(move |lon, lat| shape.contains(lon, lat)),
                 Err(_) => {
@@ -219,6 +225,14 @@ impl EmergencyManager {
             },
             EmergencyArea::Circle { lon, lat, radius_m } => {
                 let (clon, clat, r) = (*lon, *lat, *radius_m);
+                let valid = r > 0.0 && r <= MAX_RADIUS_M && clon.is_finite() && clat.is_finite();
+                if !valid {
+                    let reason = format!(
+                        "rayon de {r} m autour de ({clon}, {clat}) : donner un point WGS84 et \
+                         un rayon de plus de 0 m et d'au plus {MAX_RADIUS_M} m"
+                    );
+                    return Err(refuse(ControlError::Invalid(reason.clone()), reason));
+                }
                 Box::new(move |lon, lat| distance_m(clon, clat, lon, lat) <= r)
             }
         };
@@ -253,7 +267,7 @@ impl EmergencyManager {
             }
         }
         let now = tracker.clock().now();
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = super::next_sequence();
         let o = EmergencyOverride {
             id,
             actor: actor.name.clone(),
@@ -416,8 +430,10 @@ mod tests {
         let last = records.last().unwrap();
         assert_eq!(last.actor, "retour automatique");
         assert!(
-            last.why
-                .starts_with("fin de l'éclairage d'urgence n°1 (accident RD 12)"),
+            last.why.starts_with(&format!(
+                "fin de l'éclairage d'urgence n°{} (accident RD 12)",
+                o.id
+            )),
             "{}",
             last.why
         );

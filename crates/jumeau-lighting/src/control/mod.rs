@@ -57,6 +57,7 @@ pub enum Action {
     /// Set a level, in %.
     Dim {
         /// The level, 0–100 %.
+        #[serde(rename = "levelPct")]
         level_pct: f64,
     },
 }
@@ -148,6 +149,19 @@ pub trait LightingDriver: Send + Sync {
 pub trait Clock: Send + Sync {
     /// The current instant.
     fn now(&self) -> DateTime<Utc>;
+}
+
+/// A process-wide sequence for command and override ids, starting from the Unix time in
+/// milliseconds at first use, so that ids stay unique across trackers and restarts.
+pub(crate) fn next_sequence() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static NEXT: OnceLock<AtomicU64> = OnceLock::new();
+    NEXT.get_or_init(|| {
+        let start = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(1);
+        AtomicU64::new(start)
+    })
+    .fetch_add(1, Ordering::Relaxed)
 }
 
 /// The system clock.

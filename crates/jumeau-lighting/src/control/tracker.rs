@@ -1,5 +1,4 @@
 //! Sending commands until they are acknowledged, and auditing every request.
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +44,6 @@ pub struct CommandTracker {
     policy: RetryPolicy,
     clock: Arc<dyn Clock>,
     audit: Arc<AuditLog>,
-    next_id: AtomicU64,
 }
 
 impl CommandTracker {
@@ -62,7 +60,6 @@ impl CommandTracker {
             policy,
             clock,
             audit,
-            next_id: AtomicU64::new(1),
         }
     }
 
@@ -146,7 +143,7 @@ impl CommandTracker {
             ));
         }
         let command = Command {
-            id: format!("cmd-{}", self.next_id.fetch_add(1, Ordering::Relaxed)),
+            id: format!("cmd-{}", super::next_sequence()),
             target: target.clone(),
             action,
         };

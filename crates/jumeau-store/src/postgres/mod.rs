@@ -14,20 +14,34 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use jumeau_model::query::EntityQuery;
+use jumeau_model::{Entity, ErrorKind, NgsiError};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
+use tokio_postgres::{NoTls, Row};
 
+mod entities;
 mod ingest;
+mod query;
 mod subscriptions;
 mod temporal;
 
-use crate::{StoreError, StoreResult};
+use crate::{
+    ApiKeyRecord, AttrInfo, ContextRecord, Page, Store, StoreError, StoreResult, TenantInfo,
+    TypeInfo, WriteOp, Written,
+};
 
 /// The schema migrations, in order: a database at version N has had the first N applied.
 /// Each runs in its own transaction, so a migration interrupted halfway leaves the previous
 /// version and can be rerun. Append new steps; never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("temporal.sql"),
+    include_str!("subscriptions.sql"),
+    include_str!("ingest.sql"),
+];
 /// The schema version this build writes; a database with a newer one is refused.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// Key of the advisory lock that serialises migrations between servers starting together.
@@ -72,10 +86,14 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::READ_ONLY_SQL_TRANSACTION
         }
     };
+    let what = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
     if retryable {
-        StoreError::Unavailable(format!("PostgreSQL: {e}"))
+        StoreError::Unavailable(format!("PostgreSQL: {what}"))
     } else {
-        StoreError::Corrupt(format!("PostgreSQL: {e}"))
+        StoreError::Corrupt(format!("PostgreSQL: {what}"))
     }
 }
 
@@ -114,6 +132,12 @@ impl PgStore {
             .get()
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}")))
+    }
+
+    /// Closes the idle connections after one was found dead: they were most likely lost
+    /// together (a server restart, a failover), and the next calls open new ones.
+    pub(crate) fn forget_idle(&self) {
+        self.pool.retain(|_, _| false);
     }
 
     /// The schema version of the database (0 when empty).
@@ -179,4 +203,338 @@ async fn schema_version(client: &tokio_postgres::Client) -> StoreResult<i64> {
         .await
         .map_err(pg_err)?;
     Ok(row.get(0))
+}
+
+fn parse_time(s: &str) -> StoreResult<DateTime<Utc>> {
+    jumeau_model::time::parse_datetime(s).map_err(StoreError::Corrupt)
+}
+
+fn fmt_time(d: &DateTime<Utc>) -> String {
+    jumeau_model::time::format_datetime(d)
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+const KEY_SELECT: &str =
+    "SELECT id, name, hash, role, tenants, created_at, revoked_at FROM api_keys";
+const CONTEXT_SELECT: &str = "SELECT url, body, kind, created_at FROM jsonld_contexts";
+const TENANT_SELECT: &str = "SELECT name, public, created_at FROM tenants";
+
+fn key_from_row(row: &Row) -> StoreResult<ApiKeyRecord> {
+    let tenants: String = row.get(4);
+    let created: String = row.get(5);
+    let revoked: Option<String> = row.get(6);
+    Ok(ApiKeyRecord {
+        id: row.get(0),
+        name: row.get(1),
+        hash: row.get(2),
+        role: row.get(3),
+        tenants: serde_json::from_str(&tenants).map_err(corrupt)?,
+        created_at: parse_time(&created)?,
+        revoked_at: revoked.as_deref().map(parse_time).transpose()?,
+    })
+}
+
+fn context_from_row(row: &Row) -> StoreResult<ContextRecord> {
+    let body: String = row.get(1);
+    let created: String = row.get(3);
+    Ok(ContextRecord {
+        url: row.get(0),
+        body: serde_json::from_str(&body).map_err(corrupt)?,
+        kind: row.get(2),
+        created_at: parse_time(&created)?,
+    })
+}
+
+fn tenant_from_row(row: &Row) -> StoreResult<TenantInfo> {
+    let created: String = row.get(2);
+    Ok(TenantInfo {
+        name: row.get(0),
+        public: row.get(1),
+        created_at: parse_time(&created)?,
+    })
+}
+
+impl PgStore {
+    /// Runs one read statement (or a write that is safe to repeat) and converts its rows.
+    async fn rows<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        convert: impl Fn(&Row) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let mut retried = false;
+        loop {
+            let client = self.client().await?;
+            let result = match client.prepare_cached(sql).await {
+                Ok(stmt) => client.query(&stmt, params).await,
+                Err(e) => Err(e),
+            };
+            drop(client);
+            match result {
+                Ok(rows) => return rows.iter().map(convert).collect(),
+                Err(e) => match pg_err(e) {
+                    // A connection found dead (the server restarted or closed it): the
+                    // statement runs again on a new one.
+                    StoreError::Unavailable(m) if !retried => {
+                        tracing::warn!("{m}; running the statement again");
+                        self.forget_idle();
+                        retried = true;
+                    }
+                    other => return Err(other),
+                },
+            }
+        }
+    }
+
+    /// Runs one write statement; returns the rows it changed.
+    async fn exec(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(pg_err)?;
+        client.execute(&stmt, params).await.map_err(pg_err)
+    }
+
+    /// (name, count) rows of a summary, then (name, name) pairs, merged into `make`'s
+    /// records (a summary of types or attributes).
+    async fn summary<T>(
+        &self,
+        tenant: &str,
+        counts: &str,
+        pairs: &str,
+        make: impl Fn(String, u64) -> T,
+        push: impl Fn(&mut T, &str, String),
+    ) -> StoreResult<Vec<T>> {
+        let mut out: Vec<(String, T)> = self
+            .rows(counts, &[&tenant], |r| {
+                let name: String = r.get(0);
+                let n: i64 = r.get(1);
+                Ok((name.clone(), make(name, n.max(0) as u64)))
+            })
+            .await?;
+        let pairs = self
+            .rows(pairs, &[&tenant], |r| Ok((r.get::<_, String>(0), r.get(1))))
+            .await?;
+        for (a, b) in pairs {
+            if let Some((_, info)) = out.iter_mut().find(|(n, _)| *n == a) {
+                push(info, &a, b);
+            }
+        }
+        Ok(out.into_iter().map(|(_, t)| t).collect())
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn write_changes(
+        &self,
+        tenant: &str,
+        ops: Vec<WriteOp>,
+    ) -> StoreResult<Vec<Result<Written, NgsiError>>> {
+        self.write_entities(tenant, ops).await
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Entity>> {
+        let docs = self
+            .rows(
+                "SELECT doc FROM entities WHERE tenant_id = $1 AND id = $2",
+                &[&tenant, &id],
+                |r| entities::decode(r.get(0)),
+            )
+            .await?;
+        Ok(docs.into_iter().next())
+    }
+
+    async fn query(&self, tenant: &str, query: &EntityQuery) -> StoreResult<Page> {
+        self.query_entities(tenant, query).await
+    }
+
+    async fn types(&self, tenant: &str) -> StoreResult<Vec<TypeInfo>> {
+        self.summary(
+            tenant,
+            "SELECT type, count(*) FROM entity_types WHERE tenant_id = $1 GROUP BY type ORDER BY type",
+            "SELECT DISTINCT t.type, a.attr FROM entity_types t \
+             JOIN attr_values a ON a.tenant_id = t.tenant_id AND a.eseq = t.eseq \
+             WHERE t.tenant_id = $1 ORDER BY 1, 2",
+            |type_iri, count| TypeInfo {
+                type_iri,
+                count,
+                attrs: Vec::new(),
+            },
+            |info, _, attr| info.attrs.push(attr),
+        )
+        .await
+    }
+
+    async fn attributes(&self, tenant: &str) -> StoreResult<Vec<AttrInfo>> {
+        self.summary(
+            tenant,
+            "SELECT attr, count(DISTINCT eseq) FROM attr_values WHERE tenant_id = $1 \
+             GROUP BY attr ORDER BY attr",
+            "SELECT DISTINCT a.attr, t.type FROM attr_values a \
+             JOIN entity_types t ON t.tenant_id = a.tenant_id AND t.eseq = a.eseq \
+             WHERE a.tenant_id = $1 ORDER BY 1, 2",
+            |attr, count| AttrInfo {
+                attr,
+                count,
+                types: Vec::new(),
+            },
+            |info, _, t| info.types.push(t),
+        )
+        .await
+    }
+
+    async fn scan(
+        &self,
+        tenant: &str,
+        cursor: Option<String>,
+        limit: usize,
+    ) -> StoreResult<(Vec<Entity>, Option<String>)> {
+        let after: i64 = match cursor {
+            None => 0,
+            Some(c) => c.parse().map_err(|_| {
+                StoreError::Rejected(NgsiError::invalid(format!(
+                    "'{c}' is not a valid scan cursor"
+                )))
+            })?,
+        };
+        let rows = self
+            .rows(
+                "SELECT seq, doc FROM entities WHERE tenant_id = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+                &[&tenant, &after, &(limit.min(i64::MAX as usize) as i64)],
+                |r| Ok((r.get::<_, i64>(0), entities::decode(r.get(1))?)),
+            )
+            .await?;
+        let next = (rows.len() == limit && limit > 0)
+            .then(|| rows.last().map(|(seq, _)| seq.to_string()))
+            .flatten();
+        Ok((rows.into_iter().map(|(_, e)| e).collect(), next))
+    }
+
+    async fn tenant(&self, name: &str) -> StoreResult<Option<TenantInfo>> {
+        let sql = format!("{TENANT_SELECT} WHERE name = $1");
+        Ok(self
+            .rows(&sql, &[&name], tenant_from_row)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn tenants(&self) -> StoreResult<Vec<TenantInfo>> {
+        let sql = format!("{TENANT_SELECT} ORDER BY name");
+        self.rows(&sql, &[], tenant_from_row).await
+    }
+
+    async fn set_tenant_public(&self, name: &str, public: bool) -> StoreResult<TenantInfo> {
+        let rows = self
+            .rows(
+                "INSERT INTO tenants (name, public, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET public = EXCLUDED.public \
+                 RETURNING name, public, created_at",
+                &[&name, &public, &fmt_time(&Utc::now())],
+                tenant_from_row,
+            )
+            .await?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| corrupt("the tenant row was not returned"))
+    }
+
+    async fn put_key(&self, key: ApiKeyRecord) -> StoreResult<()> {
+        let tenants = serde_json::to_string(&key.tenants).map_err(corrupt)?;
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO api_keys (id, name, hash, role, tenants, created_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &key.id,
+                    &key.name,
+                    &key.hash,
+                    &key.role,
+                    &tenants,
+                    &fmt_time(&key.created_at),
+                    &key.revoked_at.as_ref().map(fmt_time),
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                    StoreError::Rejected(NgsiError::new(
+                        ErrorKind::AlreadyExists,
+                        "a key with this id or value already exists",
+                    ))
+                } else {
+                    pg_err(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let sql = format!("{KEY_SELECT} WHERE hash = $1");
+        Ok(self
+            .rows(&sql, &[&hash], key_from_row)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let sql = format!("{KEY_SELECT} ORDER BY created_at, id");
+        self.rows(&sql, &[], key_from_row).await
+    }
+
+    async fn revoke_key(&self, id: &str) -> StoreResult<bool> {
+        let n = self
+            .exec(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+                &[&id, &fmt_time(&Utc::now())],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn put_context(&self, ctx: ContextRecord) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO jsonld_contexts (url, body, kind, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (url) DO UPDATE SET body = EXCLUDED.body, kind = EXCLUDED.kind, \
+             created_at = EXCLUDED.created_at",
+            &[
+                &ctx.url,
+                &ctx.body.to_string(),
+                &ctx.kind,
+                &fmt_time(&ctx.created_at),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn context(&self, url: &str) -> StoreResult<Option<ContextRecord>> {
+        let sql = format!("{CONTEXT_SELECT} WHERE url = $1");
+        Ok(self
+            .rows(&sql, &[&url], context_from_row)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn contexts(&self) -> StoreResult<Vec<ContextRecord>> {
+        let sql = format!("{CONTEXT_SELECT} ORDER BY url");
+        self.rows(&sql, &[], context_from_row).await
+    }
+
+    async fn delete_context(&self, url: &str) -> StoreResult<bool> {
+        let n = self
+            .exec("DELETE FROM jsonld_contexts WHERE url = $1", &[&url])
+            .await?;
+        Ok(n > 0)
+    }
 }

@@ -1,22 +1,1367 @@
-//! [`crate::TemporalStore`] on PostgreSQL.
+//! [`crate::TemporalStore`] on PostgreSQL: attribute history in a table partitioned by
+//! month, hourly and daily rollups maintained on write, retention that drops whole
+//! partitions when it can.
+//!
+//! # Layout (tables in `temporal.sql`)
+//!
+//! - `history_series`: one row per (tenant, entity, attribute, datasetId), with the unit of
+//!   its numeric instances and the entity's types, as on the embedded engine.
+//! - `history_raw`: one row per instance, keyed by (tenant, series, time, hash of the value),
+//!   so that duplicates are stored once and two values at one time are both kept. Numbers
+//!   are in `value`; anything else whole as JSON in `doc`. The table is partitioned by
+//!   month of the instance time (native declarative partitioning): partitions are created a
+//!   year ahead by the migration, three months ahead by each retention pass, and on demand
+//!   (`jumeau_history_partitions()`, in the writing transaction) for an instance outside
+//!   them, far past or far future included, so that no instance is refused.
+//! - `history_hourly` (UTC hours) and `history_daily` (local days of the tenant's time
+//!   zone): count, sum, sum of squares, minimum and maximum of the numeric instances, added
+//!   to in the transaction that writes the instances. Sums are computed here, in the order
+//!   of the instances, exactly as the embedded engine does, and aggregations are planned
+//!   by the same code ([`crate::series::aggregate`]), so both engines give the same answers.
+//!
+//! # On Citus
+//!
+//! Every table is distributed on `tenant_id` (`create_distributed_table('history_raw',
+//! 'tenant_id', colocate_with => 'entities')`, the same for the series and rollup tables),
+//! so an entity's history and rollups live on the node of the entity and every query of
+//! this module is routed to one shard. Time partitions of a distributed table are managed
+//! on the coordinator (`create_time_partitions`, `drop_old_time_partitions`, both of which
+//! need the `timestamptz` partition column used here); partitions older than the raw
+//! retention of most tenants can be turned columnar
+//! (`alter_old_partitions_set_access_method(..., 'columnar')`) to compress them several
+//! times.
+//!
+//! # Time bounds
+//!
+//! A time range includes its start and excludes its end, as on the embedded engine. Times
+//! are kept to the microsecond; PostgreSQL keeps instants from 4713 BC on, and an instance
+//! before that is refused as bad data (the embedded engine takes it).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use async_trait::async_trait;
-#[allow(unused_imports)]
-use chrono::{DateTime, Utc};
-#[allow(unused_imports)]
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
-#[allow(unused_imports)]
-use jumeau_model::subscription::Subscription;
-#[allow(unused_imports)]
-use jumeau_model::temporal::TemporalQuery;
-#[allow(unused_imports)]
+use jumeau_model::temporal::{
+    Accumulator, AggrMethod, Bucket, TemporalQuery, TimeProperty, DEFAULT_TIME_ZONE,
+};
+use jumeau_model::{Attribute, AttributeValue, NgsiError};
 use serde_json::Value;
-#[allow(unused_imports)]
-use jumeau_model::Attribute;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Row, Transaction};
 
-use super::PgStore;
-use crate::temporal::*;
-use crate::{StoreError, StoreResult};
+use super::{pg_err, PgStore};
+use crate::series::aggregate::{
+    add_into, bucket_index, check_policy, day_bounds, day_grid, day_of, filled, from_micros,
+    merge_into, micros, plan_pieces, range_bounds, runs, value_json, Memo, Piece, Source, Summary,
+    HOUR_MICROS,
+};
+use crate::series::{
+    doc_hash, instance_id, number_hash, number_json, parse_instance_id, plain_number,
+};
+use crate::temporal::{
+    AppendReport, AttributeAggregate, AttributeHistory, EntityAggregate, EntityHistory,
+    HistoryStats, Instance, RetentionPolicy, RetentionReport,
+};
+use crate::{StoreError, StoreResult, TemporalStore};
+
+/// A parameter of a query with its type, so that each statement goes in one round trip
+/// without being prepared first.
+type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// Runs one statement inside `tx` and returns its rows.
+async fn rows(tx: &Transaction<'_>, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<Row>> {
+    tx.query_typed(sql, params).await.map_err(pg_err)
+}
+
+fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> StoreResult<T> {
+    row.try_get(i).map_err(pg_err)
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// The earliest instant PostgreSQL keeps (4714-11-24 BC, 00:00 UTC).
+fn pg_min() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(-4713, 11, 24)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// A bound of a query range, brought inside what PostgreSQL keeps (no instance lies
+/// outside, so the answer is the same).
+fn pg_bound(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    t.map(|t| t.max(pg_min()))
+}
+
+/// The first instant of the month of `t` (UTC): one per partition.
+fn month_of(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    NaiveDate::from_ymd_opt(t.year(), t.month(), 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+}
+
+fn tz_of(name: Option<String>) -> StoreResult<Tz> {
+    match name {
+        None => Ok(DEFAULT_TIME_ZONE),
+        Some(n) => n
+            .parse::<Tz>()
+            .map_err(|_| StoreError::Corrupt(format!("stored time zone '{n}' is unknown"))),
+    }
+}
+
+async fn read_time_zone(tx: &Transaction<'_>, tenant: &str) -> StoreResult<Tz> {
+    let r = rows(
+        tx,
+        "SELECT tz FROM history_time_zones WHERE tenant_id = $1",
+        &[(&tenant, Type::TEXT)],
+    )
+    .await?;
+    tz_of(match r.first() {
+        Some(r) => Some(col(r, 0)?),
+        None => None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------
+
+/// What a write knows of a series.
+#[derive(Debug, Clone)]
+struct SeriesState {
+    id: i64,
+    /// `None` until the first numeric instance, then `Some("")` for no unit.
+    unit: Option<String>,
+    types: Vec<String>,
+}
+
+/// Whether an instance could be a plain number of some series (then the first one decides
+/// the unit of the series).
+fn numeric_candidate(a: &Attribute) -> bool {
+    a.sub.is_empty() && matches!(&a.value, AttributeValue::Property(v) if v.is_number())
+}
+
+/// The series of the given (attribute, datasetId, unit of the first numeric instance) of an
+/// entity, created when missing, in the order asked, with the tenant's time zone; each
+/// with whether this call created it. Types and unknown units are brought up to date.
+async fn series_for(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    entity: &str,
+    types: &[String],
+    wanted: &[(&str, &str, Option<&str>)],
+) -> StoreResult<(Vec<SeriesState>, Tz)> {
+    let attrs: Vec<&str> = wanted.iter().map(|w| w.0).collect();
+    let datasets: Vec<&str> = wanted.iter().map(|w| w.1).collect();
+    let units: Vec<Option<&str>> = wanted.iter().map(|w| w.2).collect();
+    let sql = "WITH want AS (SELECT * FROM unnest($3::text[], $4::text[], $5::text[]) \
+                   WITH ORDINALITY AS w(attr, dataset, unit, o)), \
+               ins AS (INSERT INTO history_series (tenant_id, entity, attr, dataset, unit, types) \
+                   SELECT $1, $2, attr, dataset, unit, $6 FROM want ORDER BY o \
+                   ON CONFLICT (tenant_id, entity, attr, dataset) DO NOTHING \
+                   RETURNING attr, dataset, id, unit, types) \
+               SELECT COALESCE(i.id, s.id), CASE WHEN i.id IS NULL THEN s.unit ELSE i.unit END, \
+                   COALESCE(i.types, s.types), i.id IS NOT NULL, \
+                   (SELECT tz FROM history_time_zones WHERE tenant_id = $1) \
+               FROM want w LEFT JOIN ins i ON i.attr = w.attr AND i.dataset = w.dataset \
+               LEFT JOIN history_series s ON s.tenant_id = $1 AND s.entity = $2 \
+                   AND s.attr = w.attr AND s.dataset = w.dataset \
+               ORDER BY w.o";
+    let mut tz = None;
+    let mut found: Vec<Option<(SeriesState, bool)>> = vec![None; wanted.len()];
+    // A series created by a concurrent transaction that committed after this statement
+    // began is neither inserted nor seen: the next statement sees it.
+    for _ in 0..3 {
+        let r = rows(
+            tx,
+            sql,
+            &[
+                (&tenant, Type::TEXT),
+                (&entity, Type::TEXT),
+                (&attrs, Type::TEXT_ARRAY),
+                (&datasets, Type::TEXT_ARRAY),
+                (&units, Type::TEXT_ARRAY),
+                (&types, Type::TEXT_ARRAY),
+            ],
+        )
+        .await?;
+        for (slot, row) in found.iter_mut().zip(&r) {
+            if slot.is_some() {
+                continue;
+            }
+            tz = Some(tz_of(col(row, 4)?)?);
+            if let Some(id) = col::<Option<i64>>(row, 0)? {
+                let state = SeriesState {
+                    id,
+                    unit: col(row, 1)?,
+                    types: col::<Option<Vec<String>>>(row, 2)?.unwrap_or_default(),
+                };
+                *slot = Some((state, col(row, 3)?));
+            }
+        }
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    let mut out = Vec::with_capacity(wanted.len());
+    for (slot, w) in found.into_iter().zip(wanted) {
+        let (mut state, fresh) = slot.ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "the history series of {} of {entity} is being created by another write",
+                w.0
+            ))
+        })?;
+        if !fresh && state.types != types && !types.is_empty() {
+            rows(
+                tx,
+                "UPDATE history_series SET types = $3 WHERE tenant_id = $1 AND id = $2",
+                &[
+                    (&tenant, Type::TEXT),
+                    (&state.id, Type::INT8),
+                    (&types, Type::TEXT_ARRAY),
+                ],
+            )
+            .await?;
+            state.types = types.to_vec();
+        }
+        if let (None, Some(u)) = (&state.unit, w.2) {
+            rows(
+                tx,
+                "UPDATE history_series SET unit = $3 WHERE tenant_id = $1 AND id = $2 AND unit IS NULL",
+                &[(&tenant, Type::TEXT), (&state.id, Type::INT8), (&u, Type::TEXT)],
+            )
+            .await?;
+            state.unit = Some(u.to_string());
+        }
+        out.push(state);
+    }
+    Ok((out, tz.unwrap_or(DEFAULT_TIME_ZONE)))
+}
+
+/// Makes sure the monthly partitions of every time in `times` exist.
+async fn ensure_partitions(
+    tx: &Transaction<'_>,
+    times: impl IntoIterator<Item = DateTime<Utc>>,
+) -> StoreResult<()> {
+    let months: Vec<DateTime<Utc>> = times
+        .into_iter()
+        .filter_map(month_of)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if months.is_empty() {
+        return Ok(());
+    }
+    rows(
+        tx,
+        "SELECT jumeau_history_partitions($1)",
+        &[(&months, Type::TIMESTAMPTZ_ARRAY)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The rollup levels, with their tables and key columns (fixed names, never input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Hourly,
+    Daily,
+}
+
+impl Level {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Hourly => "history_hourly",
+            Self::Daily => "history_daily",
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Self::Hourly => "hour",
+            Self::Daily => "day",
+        }
+    }
+}
+
+/// A rollup row to write: series, key (hour or day), summary.
+type RollupRow = (i64, i64, Summary);
+
+/// Adds summaries (series, key, summary) to rollup rows (`add`), or sets them (`!add`,
+/// deleting rows whose summary is empty).
+async fn upsert_rollups(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    level: Level,
+    rows_in: &[(i64, i64, Summary)],
+    add: bool,
+) -> StoreResult<()> {
+    let (t, k) = (level.table(), level.key());
+    let (empty, full): (Vec<&RollupRow>, Vec<&RollupRow>) =
+        rows_in.iter().partition(|(_, _, s)| s.count == 0);
+    if !add && !empty.is_empty() {
+        let series: Vec<i64> = empty.iter().map(|r| r.0).collect();
+        let keys: Vec<i64> = empty.iter().map(|r| r.1).collect();
+        rows(
+            tx,
+            &format!(
+                "DELETE FROM {t} r USING unnest($2::bigint[], $3::bigint[]) AS x(s, k) \
+                 WHERE r.tenant_id = $1 AND r.series = x.s AND r.{k} = x.k"
+            ),
+            &[
+                (&tenant, Type::TEXT),
+                (&series, Type::INT8_ARRAY),
+                (&keys, Type::INT8_ARRAY),
+            ],
+        )
+        .await?;
+    }
+    if full.is_empty() {
+        return Ok(());
+    }
+    let series: Vec<i64> = full.iter().map(|r| r.0).collect();
+    let keys: Vec<i64> = full.iter().map(|r| r.1).collect();
+    let counts: Vec<i64> = full.iter().map(|r| r.2.count).collect();
+    let sums: Vec<f64> = full.iter().map(|r| r.2.sum).collect();
+    let sumsqs: Vec<f64> = full.iter().map(|r| r.2.sumsq).collect();
+    let mins: Vec<f64> = full.iter().map(|r| r.2.min).collect();
+    let maxs: Vec<f64> = full.iter().map(|r| r.2.max).collect();
+    let update = if add {
+        "count = r.count + excluded.count, sum = r.sum + excluded.sum, \
+         sumsq = r.sumsq + excluded.sumsq, min = least(r.min, excluded.min), \
+         max = greatest(r.max, excluded.max)"
+    } else {
+        "count = excluded.count, sum = excluded.sum, sumsq = excluded.sumsq, \
+         min = excluded.min, max = excluded.max"
+    };
+    rows(
+        tx,
+        &format!(
+            "INSERT INTO {t} AS r (tenant_id, series, {k}, count, sum, sumsq, min, max) \
+             SELECT $1, s, k, c, su, sq, mi, ma FROM unnest($2::bigint[], $3::bigint[], \
+             $4::bigint[], $5::float8[], $6::float8[], $7::float8[], $8::float8[]) \
+             AS x(s, k, c, su, sq, mi, ma) \
+             ON CONFLICT (tenant_id, series, {k}) DO UPDATE SET {update}"
+        ),
+        &[
+            (&tenant, Type::TEXT),
+            (&series, Type::INT8_ARRAY),
+            (&keys, Type::INT8_ARRAY),
+            (&counts, Type::INT8_ARRAY),
+            (&sums, Type::FLOAT8_ARRAY),
+            (&sumsqs, Type::FLOAT8_ARRAY),
+            (&mins, Type::FLOAT8_ARRAY),
+            (&maxs, Type::FLOAT8_ARRAY),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// One instance to insert.
+struct NewRow {
+    series: i64,
+    time: DateTime<Utc>,
+    hash: i64,
+    created: DateTime<Utc>,
+    observed: bool,
+    value: Option<f64>,
+    doc: Option<String>,
+}
+
+/// Appends the changed attribute instances of one entity write (expanded name, instance)
+/// to the entity's history, inside the write's transaction, at each instance's
+/// `observedAt`, else at its time of receipt: the `modifiedAt` it carries (an entity write
+/// sets it to the time of the write; an instance copied from another store keeps its own),
+/// else `now`. Called by every entity
+/// write of the engine, as `sqlite::temporal::record` is by the embedded engine's writer,
+/// and by bulk appends.
+pub(super) async fn record(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    entity: &str,
+    types: &[String],
+    instances: &[(&str, &Attribute)],
+    now: DateTime<Utc>,
+) -> StoreResult<AppendReport> {
+    let mut report = AppendReport::default();
+    if instances.is_empty() {
+        return Ok(report);
+    }
+    // Microseconds, as stored, so that what is returned equals what was written.
+    let now = from_micros(micros(now))?;
+    let min = pg_min();
+    if let Some((name, _)) = instances
+        .iter()
+        .find(|(_, a)| a.observed_at.is_some_and(|t| t < min))
+    {
+        return Err(StoreError::Rejected(NgsiError::bad_data(format!(
+            "an instance of {name} is observed before 4713 BC, which this store cannot keep: \
+             check its observedAt"
+        ))));
+    }
+    // Group by series, keeping the order of arrival within each.
+    let mut groups: BTreeMap<(&str, &str), Vec<&Attribute>> = BTreeMap::new();
+    for (name, a) in instances {
+        groups
+            .entry((name, a.dataset_id.as_deref().unwrap_or("")))
+            .or_default()
+            .push(a);
+    }
+    // The first numeric instance decides the unit of a new series.
+    let wanted: Vec<(&str, &str, Option<&str>)> = groups
+        .iter()
+        .map(|((name, dataset), attrs)| {
+            let hint = attrs
+                .iter()
+                .find(|a| numeric_candidate(a))
+                .map(|a| a.unit_code.as_deref().unwrap_or(""));
+            (*name, *dataset, hint)
+        })
+        .collect();
+    let (states, tz) = series_for(tx, tenant, entity, types, &wanted).await?;
+
+    let mut new_rows: Vec<NewRow> = Vec::new();
+    let mut seen: HashSet<(i64, i64, i64)> = HashSet::new();
+    for (state, attrs) in states.iter().zip(groups.values()) {
+        let unit = state.unit.as_deref().filter(|u| !u.is_empty());
+        // Numbers in time order (stable: arrival order within one time), then documents.
+        let mut points: Vec<(DateTime<Utc>, f64, bool, DateTime<Utc>)> = Vec::new();
+        for a in attrs {
+            let created = match a.modified_at {
+                Some(t) => from_micros(micros(t))?,
+                None => now,
+            };
+            let time = a.observed_at.unwrap_or(created);
+            if state.unit.is_some() {
+                if let Some(value) = plain_number(a, unit) {
+                    points.push((time, value, a.observed_at.is_some(), created));
+                    continue;
+                }
+            }
+            let mut doc = (*a).clone();
+            doc.dataset_id = None;
+            doc.created_at = None;
+            doc.modified_at = None;
+            let doc = serde_json::to_string(&doc).map_err(corrupt)?;
+            let hash = doc_hash(&doc) as i64;
+            if seen.insert((state.id, micros(time), hash)) {
+                new_rows.push(NewRow {
+                    series: state.id,
+                    time,
+                    hash,
+                    created,
+                    observed: a.observed_at.is_some(),
+                    value: None,
+                    doc: Some(doc),
+                });
+            } else {
+                report.duplicates += 1;
+            }
+        }
+        points.sort_by_key(|p| p.0);
+        for (time, value, observed, created) in points {
+            let hash = number_hash(value) as i64;
+            if seen.insert((state.id, micros(time), hash)) {
+                new_rows.push(NewRow {
+                    series: state.id,
+                    time,
+                    hash,
+                    created,
+                    observed,
+                    value: Some(value),
+                    doc: None,
+                });
+            } else {
+                report.duplicates += 1;
+            }
+        }
+    }
+    if new_rows.is_empty() {
+        return Ok(report);
+    }
+    ensure_partitions(tx, new_rows.iter().map(|r| r.time)).await?;
+    let series: Vec<i64> = new_rows.iter().map(|r| r.series).collect();
+    let times: Vec<DateTime<Utc>> = new_rows.iter().map(|r| r.time).collect();
+    let hashes: Vec<i64> = new_rows.iter().map(|r| r.hash).collect();
+    let created: Vec<DateTime<Utc>> = new_rows.iter().map(|r| r.created).collect();
+    let observed: Vec<bool> = new_rows.iter().map(|r| r.observed).collect();
+    let values: Vec<Option<f64>> = new_rows.iter().map(|r| r.value).collect();
+    let docs: Vec<Option<&str>> = new_rows.iter().map(|r| r.doc.as_deref()).collect();
+    let inserted = rows(
+        tx,
+        "INSERT INTO history_raw (tenant_id, series, time, hash, created, observed, value, doc) \
+         SELECT $1, s, t, h, c, o, v, d FROM unnest($2::timestamptz[], $3::bigint[], \
+         $4::timestamptz[], $5::bigint[], $6::bool[], $7::float8[], $8::text[]) \
+         AS x(c, s, t, h, o, v, d) \
+         ON CONFLICT DO NOTHING RETURNING series, time, hash",
+        &[
+            (&tenant, Type::TEXT),
+            (&created, Type::TIMESTAMPTZ_ARRAY),
+            (&series, Type::INT8_ARRAY),
+            (&times, Type::TIMESTAMPTZ_ARRAY),
+            (&hashes, Type::INT8_ARRAY),
+            (&observed, Type::BOOL_ARRAY),
+            (&values, Type::FLOAT8_ARRAY),
+            (&docs, Type::TEXT_ARRAY),
+        ],
+    )
+    .await?;
+    let mut stored: HashSet<(i64, i64, i64)> = HashSet::with_capacity(inserted.len());
+    for r in &inserted {
+        stored.insert((col(r, 0)?, micros(col::<DateTime<Utc>>(r, 1)?), col(r, 2)?));
+    }
+    report.stored += stored.len() as u64;
+    report.duplicates += (new_rows.len() - stored.len()) as u64;
+    // Rollups of the numbers stored, summed in time order as the embedded engine does.
+    let mut hours: BTreeMap<(i64, i64), Summary> = BTreeMap::new();
+    let mut days: BTreeMap<(i64, i64), Summary> = BTreeMap::new();
+    for r in &new_rows {
+        let Some(v) = r.value else { continue };
+        let t = micros(r.time);
+        if !stored.contains(&(r.series, t, r.hash)) {
+            continue;
+        }
+        hours
+            .entry((r.series, t.div_euclid(HOUR_MICROS)))
+            .or_insert_with(Summary::new)
+            .add(v);
+        days.entry((r.series, day_of(t, tz)))
+            .or_insert_with(Summary::new)
+            .add(v);
+    }
+    let flat = |m: BTreeMap<(i64, i64), Summary>| -> Vec<(i64, i64, Summary)> {
+        m.into_iter().map(|((s, k), v)| (s, k, v)).collect()
+    };
+    upsert_rollups(tx, tenant, Level::Hourly, &flat(hours), true).await?;
+    upsert_rollups(tx, tenant, Level::Daily, &flat(days), true).await?;
+    Ok(report)
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------------------
+
+/// A series as read back.
+struct SeriesRow {
+    id: i64,
+    attr: String,
+    dataset: String,
+    unit: Option<String>,
+    types: Vec<String>,
+}
+
+/// The series of one entity of a tenant, by attribute name and datasetId, restricted to
+/// `attrs` when given.
+async fn entity_series(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    entity: &str,
+    attrs: Option<&[String]>,
+) -> StoreResult<Vec<SeriesRow>> {
+    let list: Option<Vec<&str>> = attrs.map(|a| a.iter().map(String::as_str).collect());
+    let r = rows(
+        tx,
+        "SELECT id, attr, dataset, unit, types FROM history_series \
+         WHERE tenant_id = $1 AND entity = $2 AND ($3::text[] IS NULL OR attr = ANY($3)) \
+         ORDER BY attr, dataset",
+        &[
+            (&tenant, Type::TEXT),
+            (&entity, Type::TEXT),
+            (&list, Type::TEXT_ARRAY),
+        ],
+    )
+    .await?;
+    r.iter()
+        .map(|row| {
+            Ok(SeriesRow {
+                id: col(row, 0)?,
+                attr: col(row, 1)?,
+                dataset: col(row, 2)?,
+                unit: col(row, 3)?,
+                types: col(row, 4)?,
+            })
+        })
+        .collect()
+}
+
+/// The types recorded for an entity: those of its series, without repeats.
+fn entity_types(series: &[SeriesRow]) -> Vec<String> {
+    let mut types: Vec<String> = series.iter().flat_map(|s| s.types.clone()).collect();
+    types.sort();
+    types.dedup();
+    types
+}
+
+/// The instance of a raw row (time, hash, created, observed, value, doc from column
+/// `first` on).
+fn instance_from_row(s: &SeriesRow, row: &Row, first: usize) -> StoreResult<Instance> {
+    let time: DateTime<Utc> = col(row, first)?;
+    let hash: i64 = col(row, first + 1)?;
+    let created: DateTime<Utc> = col(row, first + 2)?;
+    let observed: bool = col(row, first + 3)?;
+    let value: Option<f64> = col(row, first + 4)?;
+    let doc: Option<&str> = col(row, first + 5)?;
+    let mut a = match (value, doc) {
+        (Some(v), _) => {
+            let mut a = Attribute::new(AttributeValue::Property(number_json(v)));
+            a.unit_code = s.unit.clone().filter(|u| !u.is_empty());
+            if observed {
+                a.observed_at = Some(time);
+            }
+            a
+        }
+        (None, Some(d)) => serde_json::from_str(d)
+            .map_err(|e| StoreError::Corrupt(format!("history document: {e}")))?,
+        (None, None) => {
+            return Err(StoreError::Corrupt(
+                "a history row holds neither a number nor a document".into(),
+            ))
+        }
+    };
+    a.dataset_id = (!s.dataset.is_empty()).then(|| s.dataset.clone());
+    a.created_at = Some(created);
+    a.modified_at = Some(created);
+    Ok(Instance {
+        instance_id: instance_id(s.id, micros(time), hash as u64),
+        attribute: a,
+        created_at: created,
+    })
+}
+
+/// The instances of one series that a history query selects, oldest first.
+async fn series_history(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    s: &SeriesRow,
+    query: &TemporalQuery,
+) -> StoreResult<Vec<Instance>> {
+    let column = match query.time_property {
+        TimeProperty::DeletedAt => return Ok(Vec::new()),
+        TimeProperty::ObservedAt => "time",
+        // The time of receipt is not indexed: the whole series is read (rare queries).
+        TimeProperty::CreatedAt | TimeProperty::ModifiedAt => "created",
+    };
+    let range = query.time_range;
+    let from = pg_bound(range.and_then(|r| r.start()));
+    let to = pg_bound(range.and_then(|r| r.end()));
+    let limit: Option<i64> = query.last_n.map(i64::from);
+    // Numbers before documents at one time, as the embedded engine orders them.
+    let order = if limit.is_some() { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT time, hash, created, observed, value, doc FROM history_raw \
+         WHERE tenant_id = $1 AND series = $2 \
+         AND {column} >= COALESCE($3, '-infinity'::timestamptz) \
+         AND {column} < COALESCE($4, 'infinity'::timestamptz) \
+         ORDER BY {column} {order}, (value IS NULL) {order}, created {order}, hash {order} \
+         LIMIT $5"
+    );
+    let r = rows(
+        tx,
+        &sql,
+        &[
+            (&tenant, Type::TEXT),
+            (&s.id, Type::INT8),
+            (&from, Type::TIMESTAMPTZ),
+            (&to, Type::TIMESTAMPTZ),
+            (&limit, Type::INT8),
+        ],
+    )
+    .await?;
+    let mut out = r
+        .iter()
+        .map(|row| instance_from_row(s, row, 0))
+        .collect::<StoreResult<Vec<_>>>()?;
+    if limit.is_some() {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// Aggregation
+// ---------------------------------------------------------------------------------------
+
+/// The extent `[first, last]` of the instance times of a series, if it has any; rollups
+/// outlive thinned raw instances, so their periods count too.
+async fn series_extent(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    series: i64,
+    tz: Tz,
+) -> StoreResult<Option<(i64, i64)>> {
+    let r = rows(
+        tx,
+        "SELECT (SELECT min(time) FROM history_raw WHERE tenant_id = $1 AND series = $2), \
+         (SELECT max(time) FROM history_raw WHERE tenant_id = $1 AND series = $2), \
+         (SELECT min(hour) FROM history_hourly WHERE tenant_id = $1 AND series = $2), \
+         (SELECT min(day) FROM history_daily WHERE tenant_id = $1 AND series = $2)",
+        &[(&tenant, Type::TEXT), (&series, Type::INT8)],
+    )
+    .await?;
+    let Some(row) = r.first() else {
+        return Ok(None);
+    };
+    let first: Option<DateTime<Utc>> = col(row, 0)?;
+    let last: Option<DateTime<Utc>> = col(row, 1)?;
+    let hour: Option<i64> = col(row, 2)?;
+    let day: Option<i64> = col(row, 3)?;
+    let day = match day {
+        Some(d) => Some(day_bounds(d, &day_grid(tz)?)?.0),
+        None => None,
+    };
+    let first = [first.map(micros), hour.map(|h| h * HOUR_MICROS), day]
+        .into_iter()
+        .flatten()
+        .min();
+    Ok(first.zip(last.map(micros)))
+}
+
+/// Reads every run of pieces of one series in one statement and merges what it reads
+/// into the buckets: rollup rows by key, raw numbers one by one.
+async fn read_runs(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    series: i64,
+    pieces: &[Piece],
+    accs: &mut [Option<Accumulator>],
+    methods: &[AggrMethod],
+) -> StoreResult<()> {
+    let runs = runs(pieces);
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let mut kinds: Vec<i32> = Vec::with_capacity(runs.len());
+    let mut los: Vec<i64> = Vec::with_capacity(runs.len());
+    let mut his: Vec<i64> = Vec::with_capacity(runs.len());
+    let mut t0s: Vec<DateTime<Utc>> = Vec::with_capacity(runs.len());
+    let mut t1s: Vec<DateTime<Utc>> = Vec::with_capacity(runs.len());
+    for run in &runs {
+        let (first, last) = (&pieces[run.start], &pieces[run.end - 1]);
+        let (kind, lo, hi) = match (first.source, last.source) {
+            (Source::Day(a), Source::Day(b)) => (0, a, b),
+            (Source::Hour(a), Source::Hour(b)) => (1, a, b),
+            _ => (2, 0, 0),
+        };
+        kinds.push(kind);
+        los.push(lo);
+        his.push(hi);
+        t0s.push(from_micros(first.start)?.max(pg_min()));
+        t1s.push(from_micros(last.end)?.max(pg_min()));
+    }
+    // Rows come run by run, rollups by key, numbers by time (then hash), so that they are
+    // merged in the order the embedded engine merges them.
+    let r = rows(
+        tx,
+        "SELECT r.o, x.k, x.c, x.s, x.q, x.mi, x.ma FROM unnest($3::int4[], $4::bigint[], \
+         $5::bigint[], $6::timestamptz[], $7::timestamptz[]) WITH ORDINALITY AS r(kind, lo, hi, t0, t1, o) \
+         CROSS JOIN LATERAL ( \
+           SELECT day AS k, count AS c, sum AS s, sumsq AS q, min AS mi, max AS ma, 0::bigint AS h \
+           FROM history_daily WHERE r.kind = 0 AND tenant_id = $1 AND series = $2 \
+             AND day BETWEEN r.lo AND r.hi \
+           UNION ALL \
+           SELECT hour, count, sum, sumsq, min, max, 0 FROM history_hourly \
+           WHERE r.kind = 1 AND tenant_id = $1 AND series = $2 AND hour BETWEEN r.lo AND r.hi \
+           UNION ALL \
+           SELECT (extract(epoch FROM time) * 1000000)::bigint, 1, value, 0, 0, 0, hash \
+           FROM history_raw WHERE r.kind = 2 AND tenant_id = $1 AND series = $2 \
+             AND time >= r.t0 AND time < r.t1 AND value IS NOT NULL \
+         ) x ORDER BY r.o, x.k, x.h",
+        &[
+            (&tenant, Type::TEXT),
+            (&series, Type::INT8),
+            (&kinds, Type::INT4_ARRAY),
+            (&los, Type::INT8_ARRAY),
+            (&his, Type::INT8_ARRAY),
+            (&t0s, Type::TIMESTAMPTZ_ARRAY),
+            (&t1s, Type::TIMESTAMPTZ_ARRAY),
+        ],
+    )
+    .await?;
+    for row in &r {
+        let o: i64 = col(row, 0)?;
+        let key: i64 = col(row, 1)?;
+        let Some(i) = usize::try_from(o - 1).ok().filter(|i| *i < runs.len()) else {
+            continue;
+        };
+        let run = &pieces[runs[i].clone()];
+        if kinds[i] == 2 {
+            let value: f64 = col(row, 3)?;
+            let at = run.partition_point(|q| q.start <= key);
+            if let Some(q) = at.checked_sub(1).and_then(|at| run.get(at)) {
+                add_into(accs, q.bucket, &number_json(value), methods);
+            }
+        } else {
+            let s = Summary {
+                count: col(row, 2)?,
+                sum: col(row, 3)?,
+                sumsq: col(row, 4)?,
+                min: col(row, 5)?,
+                max: col(row, 6)?,
+            };
+            // Keys of a run are consecutive, so the piece of a key is at its offset.
+            if let Some(p) = usize::try_from(key - los[i]).ok().and_then(|j| run.get(j)) {
+                merge_into(accs, p.bucket, s.accumulator());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The value of a raw row (value, doc) as aggregations count it.
+fn row_value(value: Option<f64>, doc: Option<&str>) -> StoreResult<Value> {
+    match (value, doc) {
+        (Some(v), _) => Ok(number_json(v)),
+        (None, Some(d)) => {
+            let a: Attribute = serde_json::from_str(d).map_err(corrupt)?;
+            Ok(value_json(&a.value))
+        }
+        (None, None) => Ok(Value::Null),
+    }
+}
+
+/// Aggregates one series: rollups for the whole days and hours of each bucket, raw
+/// instances for the rest, documents (never in rollups) one by one; as the embedded engine.
+async fn aggregate_series(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    s: &SeriesRow,
+    query: &TemporalQuery,
+    tz: Tz,
+    tenant_tz: Tz,
+    memo: &mut Memo,
+) -> StoreResult<Vec<(Bucket, Accumulator)>> {
+    let methods = &query.aggr_methods;
+    let (mut from, mut to) = range_bounds(query);
+    let by_time = query.time_property == TimeProperty::ObservedAt;
+    if query.time_property == TimeProperty::DeletedAt {
+        return Ok(Vec::new());
+    }
+    // Instances taken one by one: (time of the query's time property, value).
+    let mut singles: Vec<(i64, Value)> = Vec::new();
+    if !by_time {
+        let r = rows(
+            tx,
+            "SELECT created, value, doc FROM history_raw WHERE tenant_id = $1 AND series = $2 \
+             ORDER BY (value IS NULL), time, hash",
+            &[(&tenant, Type::TEXT), (&s.id, Type::INT8)],
+        )
+        .await?;
+        for row in &r {
+            let created = micros(col(row, 0)?);
+            if created >= from && created < to {
+                singles.push((created, row_value(col(row, 1)?, col(row, 2)?)?));
+            }
+        }
+        let Some(first) = singles.iter().map(|(t, _)| *t).min() else {
+            return Ok(Vec::new());
+        };
+        let last = singles.iter().map(|(t, _)| *t).max().unwrap_or(first);
+        from = from.max(first);
+        to = to.min(last.saturating_add(1));
+    } else {
+        let Some((first, last)) = series_extent(tx, tenant, s.id, tenant_tz).await? else {
+            return Ok(Vec::new());
+        };
+        if from == i64::MIN {
+            from = first;
+        }
+        if to == i64::MAX {
+            to = last.saturating_add(1);
+        }
+    }
+    if from >= to {
+        return Ok(Vec::new());
+    }
+    let buckets = memo.buckets_of(query, tz, from, to)?;
+    let mut accs: Vec<Option<Accumulator>> = vec![None; buckets.len()];
+    if by_time {
+        let pieces = plan_pieces(query, &buckets, tz, tenant_tz, from, to, memo)?;
+        read_runs(tx, tenant, s.id, &pieces, &mut accs, methods).await?;
+        let (f, t) = (pg_bound(Some(from_micros(from)?)), from_micros(to)?);
+        let r = rows(
+            tx,
+            "SELECT time, doc FROM history_raw WHERE tenant_id = $1 AND series = $2 \
+             AND time >= $3 AND time < $4 AND value IS NULL ORDER BY time, hash",
+            &[
+                (&tenant, Type::TEXT),
+                (&s.id, Type::INT8),
+                (&f, Type::TIMESTAMPTZ),
+                (&t, Type::TIMESTAMPTZ),
+            ],
+        )
+        .await?;
+        for row in &r {
+            singles.push((micros(col(row, 0)?), row_value(None, col(row, 1)?)?));
+        }
+    }
+    for (t, v) in &singles {
+        if let Some(i) = bucket_index(&buckets, *t) {
+            add_into(&mut accs, i, v, methods);
+        }
+    }
+    Ok(filled(buckets, accs))
+}
+
+// ---------------------------------------------------------------------------------------
+// Deleting, time zones, retention
+// ---------------------------------------------------------------------------------------
+
+/// Recomputes from raw instances the rollup rows of the hour and day holding `time` (after
+/// instances were removed from them).
+async fn recompute_rollups(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    series: i64,
+    time: i64,
+    tz: Tz,
+) -> StoreResult<()> {
+    let hour = time.div_euclid(HOUR_MICROS);
+    let day = day_of(time, tz);
+    let (d0, d1) = day_bounds(day, &day_grid(tz)?)?;
+    for (level, key, from, to) in [
+        (
+            Level::Hourly,
+            hour,
+            hour * HOUR_MICROS,
+            (hour + 1) * HOUR_MICROS,
+        ),
+        (Level::Daily, day, d0, d1),
+    ] {
+        let (f, t) = (from_micros(from)?, from_micros(to)?);
+        let r = rows(
+            tx,
+            "SELECT value FROM history_raw WHERE tenant_id = $1 AND series = $2 \
+             AND time >= $3 AND time < $4 AND value IS NOT NULL ORDER BY time, hash",
+            &[
+                (&tenant, Type::TEXT),
+                (&series, Type::INT8),
+                (&f, Type::TIMESTAMPTZ),
+                (&t, Type::TIMESTAMPTZ),
+            ],
+        )
+        .await?;
+        let mut s = Summary::new();
+        for row in &r {
+            s.add(col(row, 0)?);
+        }
+        upsert_rollups(tx, tenant, level, &[(series, key, s)], false).await?;
+    }
+    Ok(())
+}
+
+/// Deletes one instance by id; returns how many were removed (0 or 1).
+async fn delete_instance(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    entity: &str,
+    attr: Option<&str>,
+    id: &str,
+) -> StoreResult<u64> {
+    let Some((series, time, hash)) = parse_instance_id(id) else {
+        return Err(StoreError::Rejected(NgsiError::bad_data(format!(
+            "'{id}' is not an instanceId of this broker: use an instanceId read from the \
+             temporal representation of the entity"
+        ))));
+    };
+    let owner = rows(
+        tx,
+        "SELECT attr FROM history_series WHERE tenant_id = $1 AND id = $2 AND entity = $3",
+        &[
+            (&tenant, Type::TEXT),
+            (&series, Type::INT8),
+            (&entity, Type::TEXT),
+        ],
+    )
+    .await?;
+    match owner.first() {
+        Some(r) if attr.is_none_or(|x| col::<&str>(r, 0).is_ok_and(|a| a == x)) => {}
+        _ => return Ok(0),
+    }
+    let Some(at) = DateTime::from_timestamp_micros(time).filter(|t| *t >= pg_min()) else {
+        return Ok(0);
+    };
+    let hash = hash as i64;
+    let removed = rows(
+        tx,
+        "DELETE FROM history_raw WHERE tenant_id = $1 AND series = $2 AND time = $3 \
+         AND hash = $4 RETURNING value",
+        &[
+            (&tenant, Type::TEXT),
+            (&series, Type::INT8),
+            (&at, Type::TIMESTAMPTZ),
+            (&hash, Type::INT8),
+        ],
+    )
+    .await?;
+    let mut numeric = false;
+    for r in &removed {
+        numeric |= col::<Option<f64>>(r, 0)?.is_some();
+    }
+    if numeric {
+        let tz = read_time_zone(tx, tenant).await?;
+        recompute_rollups(tx, tenant, series, time, tz).await?;
+    }
+    Ok(removed.len() as u64)
+}
+
+/// Deletes every instance and rollup of the given series; returns the instances removed.
+async fn delete_series_data(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    series: &[i64],
+) -> StoreResult<u64> {
+    if series.is_empty() {
+        return Ok(0);
+    }
+    let p: [Param<'_>; 2] = [(&tenant, Type::TEXT), (&series, Type::INT8_ARRAY)];
+    let r = rows(
+        tx,
+        "WITH d AS (DELETE FROM history_raw WHERE tenant_id = $1 AND series = ANY($2) RETURNING 1) \
+         SELECT count(*) FROM d",
+        &p,
+    )
+    .await?;
+    let removed: i64 = match r.first() {
+        Some(r) => col(r, 0)?,
+        None => 0,
+    };
+    for sql in [
+        "DELETE FROM history_hourly WHERE tenant_id = $1 AND series = ANY($2)",
+        "DELETE FROM history_daily WHERE tenant_id = $1 AND series = ANY($2)",
+    ] {
+        rows(tx, sql, &p).await?;
+    }
+    Ok(removed.max(0) as u64)
+}
+
+/// Rebuilds the daily rollups of a tenant in `tz`: from raw instances where they are kept,
+/// from hourly rollups (each hour in the day it starts in) where retention removed them.
+async fn rebuild_daily(tx: &Transaction<'_>, tenant: &str, tz: Tz) -> StoreResult<()> {
+    let series = rows(
+        tx,
+        "SELECT id, thinned_before FROM history_series WHERE tenant_id = $1 ORDER BY id",
+        &[(&tenant, Type::TEXT)],
+    )
+    .await?;
+    rows(
+        tx,
+        "DELETE FROM history_daily WHERE tenant_id = $1",
+        &[(&tenant, Type::TEXT)],
+    )
+    .await?;
+    for s in &series {
+        let id: i64 = col(s, 0)?;
+        let thinned: Option<DateTime<Utc>> = col(s, 1)?;
+        let mut days: BTreeMap<i64, Summary> = BTreeMap::new();
+        let points = rows(
+            tx,
+            "SELECT time, value FROM history_raw WHERE tenant_id = $1 AND series = $2 \
+             AND value IS NOT NULL ORDER BY time, hash",
+            &[(&tenant, Type::TEXT), (&id, Type::INT8)],
+        )
+        .await?;
+        for p in &points {
+            days.entry(day_of(micros(col(p, 0)?), tz))
+                .or_insert_with(Summary::new)
+                .add(col(p, 1)?);
+        }
+        if let Some(before) = thinned {
+            let hour = micros(before).div_euclid(HOUR_MICROS);
+            let hours = rows(
+                tx,
+                "SELECT hour, count, sum, sumsq, min, max FROM history_hourly \
+                 WHERE tenant_id = $1 AND series = $2 AND hour < $3 ORDER BY hour",
+                &[
+                    (&tenant, Type::TEXT),
+                    (&id, Type::INT8),
+                    (&hour, Type::INT8),
+                ],
+            )
+            .await?;
+            for h in &hours {
+                let s = Summary {
+                    count: col(h, 1)?,
+                    sum: col(h, 2)?,
+                    sumsq: col(h, 3)?,
+                    min: col(h, 4)?,
+                    max: col(h, 5)?,
+                };
+                days.entry(day_of(col::<i64>(h, 0)? * HOUR_MICROS, tz))
+                    .or_insert_with(Summary::new)
+                    .merge(&s);
+            }
+        }
+        let flat: Vec<(i64, i64, Summary)> = days.into_iter().map(|(k, s)| (id, k, s)).collect();
+        upsert_rollups(tx, tenant, Level::Daily, &flat, true).await?;
+    }
+    Ok(())
+}
+
+async fn read_policies(tx: &Transaction<'_>, tenant: &str) -> StoreResult<Vec<RetentionPolicy>> {
+    let r = rows(
+        tx,
+        "SELECT entity_type, raw_days, hourly_days, daily_days FROM history_retention_policies \
+         WHERE tenant_id = $1 ORDER BY entity_type",
+        &[(&tenant, Type::TEXT)],
+    )
+    .await?;
+    let days = |row: &Row, i| -> StoreResult<Option<u32>> {
+        Ok(col::<Option<i64>>(row, i)?.map(|d| u32::try_from(d.max(0)).unwrap_or(u32::MAX)))
+    };
+    r.iter()
+        .map(|row| {
+            let t: String = col(row, 0)?;
+            Ok(RetentionPolicy {
+                entity_type: (!t.is_empty()).then_some(t),
+                raw_days: days(row, 1)?,
+                hourly_days: days(row, 2)?,
+                daily_days: days(row, 3)?,
+            })
+        })
+        .collect()
+}
+
+/// What one retention pass does to one tenant: its policies, the series each governs, and
+/// the time zone of its days.
+struct TenantPlan {
+    tenant: String,
+    tz: Tz,
+    policies: Vec<RetentionPolicy>,
+    members: Vec<Vec<i64>>,
+}
+
+/// The raw cutoff of a policy as of `now`: whole UTC hours.
+fn raw_cutoff(days: u32, now: DateTime<Utc>) -> i64 {
+    (micros(now) - i64::from(days) * 86_400_000_000).div_euclid(HOUR_MICROS) * HOUR_MICROS
+}
+
+async fn plan_tenant(tx: &Transaction<'_>, tenant: String) -> StoreResult<TenantPlan> {
+    let policies = read_policies(tx, &tenant).await?;
+    let tz = read_time_zone(tx, &tenant).await?;
+    let series = rows(
+        tx,
+        "SELECT id, types FROM history_series WHERE tenant_id = $1 ORDER BY id",
+        &[(&tenant, Type::TEXT)],
+    )
+    .await?;
+    // Each series follows the policy of the first of its types that has one, else the
+    // default policy.
+    let mut members: Vec<Vec<i64>> = vec![Vec::new(); policies.len()];
+    for row in &series {
+        let id: i64 = col(row, 0)?;
+        let types: Vec<String> = col(row, 1)?;
+        let own = types.iter().find_map(|t| {
+            policies
+                .iter()
+                .position(|p| p.entity_type.as_deref() == Some(t.as_str()))
+        });
+        if let Some(i) = own.or_else(|| policies.iter().position(|p| p.entity_type.is_none())) {
+            members[i].push(id);
+        }
+    }
+    Ok(TenantPlan {
+        tenant,
+        tz,
+        policies,
+        members,
+    })
+}
+
+/// Drops the partitions of `history_raw` that hold only numbers every tenant's policy has
+/// expired; returns how many instances each (tenant, series) lost that way.
+async fn drop_expired_partitions(
+    tx: &Transaction<'_>,
+    plans: &[TenantPlan],
+    now: DateTime<Utc>,
+) -> StoreResult<HashMap<(String, i64), u64>> {
+    let (mut tenants, mut series, mut cutoffs) = (Vec::new(), Vec::new(), Vec::new());
+    for plan in plans {
+        for (policy, ids) in plan.policies.iter().zip(&plan.members) {
+            let Some(days) = policy.raw_days else {
+                continue;
+            };
+            let cutoff = from_micros(raw_cutoff(days, now))?;
+            for id in ids {
+                tenants.push(plan.tenant.as_str());
+                series.push(*id);
+                cutoffs.push(cutoff);
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    if series.is_empty() {
+        return Ok(out);
+    }
+    rows(
+        tx,
+        "CREATE TEMPORARY TABLE IF NOT EXISTS history_retention_cut \
+         (tenant_id text COLLATE \"C\", series bigint, cutoff timestamptz, \
+          PRIMARY KEY (tenant_id, series)) ON COMMIT DROP",
+        &[],
+    )
+    .await?;
+    rows(
+        tx,
+        "INSERT INTO history_retention_cut SELECT * FROM unnest($1::text[], $2::bigint[], \
+         $3::timestamptz[]) ON CONFLICT DO NOTHING",
+        &[
+            (&tenants, Type::TEXT_ARRAY),
+            (&series, Type::INT8_ARRAY),
+            (&cutoffs, Type::TIMESTAMPTZ_ARRAY),
+        ],
+    )
+    .await?;
+    let dropped = rows(tx, "SELECT * FROM jumeau_history_drop_partitions()", &[]).await?;
+    for r in &dropped {
+        let key = (col::<String>(r, 0)?, col::<i64>(r, 1)?);
+        *out.entry(key).or_insert(0) += col::<i64>(r, 2)?.max(0) as u64;
+    }
+    Ok(out)
+}
+
+/// Applies the retention policies of one tenant as of `now`, after whole partitions were
+/// dropped (`dropped`: instances each series lost that way).
+async fn apply_tenant_retention(
+    tx: &Transaction<'_>,
+    plan: &TenantPlan,
+    now: DateTime<Utc>,
+    dropped: &HashMap<(String, i64), u64>,
+) -> StoreResult<Vec<RetentionReport>> {
+    let tenant = plan.tenant.as_str();
+    let grid = day_grid(plan.tz)?;
+    let mut reports = Vec::new();
+    for (policy, ids) in plan.policies.iter().zip(&plan.members) {
+        for (level, days) in [
+            ("raw", policy.raw_days),
+            ("hourly", policy.hourly_days),
+            ("daily", policy.daily_days),
+        ] {
+            let Some(days) = days else { continue };
+            let cutoff = micros(now) - i64::from(days) * 86_400_000_000;
+            // Only what a coarser rollup summarises goes: raw instances of whole hours
+            // (their hourly rollups are written with them), hourly rows of whole local days.
+            let (cutoff, removed) = match level {
+                "raw" => {
+                    let c = raw_cutoff(days, now);
+                    let at = from_micros(c)?;
+                    let r = rows(
+                        tx,
+                        "WITH d AS (DELETE FROM history_raw WHERE tenant_id = $1 \
+                         AND series = ANY($2) AND time < $3 AND value IS NOT NULL RETURNING 1) \
+                         SELECT count(*) FROM d",
+                        &[
+                            (&tenant, Type::TEXT),
+                            (ids, Type::INT8_ARRAY),
+                            (&at, Type::TIMESTAMPTZ),
+                        ],
+                    )
+                    .await?;
+                    let mut removed = match r.first() {
+                        Some(r) => col::<i64>(r, 0)?.max(0) as u64,
+                        None => 0,
+                    };
+                    for id in ids {
+                        removed += dropped
+                            .get(&(tenant.to_string(), *id))
+                            .copied()
+                            .unwrap_or(0);
+                    }
+                    rows(
+                        tx,
+                        "UPDATE history_series SET thinned_before = \
+                         greatest(COALESCE(thinned_before, $3), $3) \
+                         WHERE tenant_id = $1 AND id = ANY($2)",
+                        &[
+                            (&tenant, Type::TEXT),
+                            (ids, Type::INT8_ARRAY),
+                            (&at, Type::TIMESTAMPTZ),
+                        ],
+                    )
+                    .await?;
+                    (c, removed)
+                }
+                "hourly" => {
+                    let c = grid
+                        .bucket_of(from_micros(cutoff)?)
+                        .map_or(cutoff, |b| micros(b.start));
+                    let hour = c.div_euclid(HOUR_MICROS);
+                    let r = rows(
+                        tx,
+                        "WITH d AS (DELETE FROM history_hourly WHERE tenant_id = $1 \
+                         AND series = ANY($2) AND hour < $3 RETURNING 1) SELECT count(*) FROM d",
+                        &[
+                            (&tenant, Type::TEXT),
+                            (ids, Type::INT8_ARRAY),
+                            (&hour, Type::INT8),
+                        ],
+                    )
+                    .await?;
+                    let removed = match r.first() {
+                        Some(r) => col::<i64>(r, 0)?.max(0) as u64,
+                        None => 0,
+                    };
+                    (c, removed)
+                }
+                _ => {
+                    let day = day_of(cutoff, plan.tz);
+                    let r = rows(
+                        tx,
+                        "WITH d AS (DELETE FROM history_daily WHERE tenant_id = $1 \
+                         AND series = ANY($2) AND day < $3 RETURNING 1) SELECT count(*) FROM d",
+                        &[
+                            (&tenant, Type::TEXT),
+                            (ids, Type::INT8_ARRAY),
+                            (&day, Type::INT8),
+                        ],
+                    )
+                    .await?;
+                    let removed = match r.first() {
+                        Some(r) => col::<i64>(r, 0)?.max(0) as u64,
+                        None => 0,
+                    };
+                    (day_bounds(day, &grid)?.0, removed)
+                }
+            };
+            let cutoff = from_micros(cutoff)?;
+            let entity_type = policy.entity_type.as_deref().unwrap_or("");
+            let removed_sql = i64::try_from(removed).unwrap_or(i64::MAX);
+            rows(
+                tx,
+                "INSERT INTO history_retention_reports \
+                 (tenant_id, ran_at, entity_type, level, cutoff, removed) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    (&tenant, Type::TEXT),
+                    (&now, Type::TIMESTAMPTZ),
+                    (&entity_type, Type::TEXT),
+                    (&level, Type::TEXT),
+                    (&cutoff, Type::TIMESTAMPTZ),
+                    (&removed_sql, Type::INT8),
+                ],
+            )
+            .await?;
+            reports.push(RetentionReport {
+                tenant: tenant.to_string(),
+                ran_at: now,
+                entity_type: policy.entity_type.clone(),
+                level: level.to_string(),
+                cutoff,
+                removed,
+            });
+        }
+    }
+    Ok(reports)
+}
+
+fn empty_entity() -> StoreError {
+    StoreError::Rejected(NgsiError::bad_data(
+        "the entity id of the history to append is empty: give the id of the entity",
+    ))
+}
 
 #[async_trait]
 impl TemporalStore for PgStore {
@@ -27,7 +1372,16 @@ impl TemporalStore for PgStore {
         types: &[String],
         instances: Vec<(String, Attribute)>,
     ) -> StoreResult<AppendReport> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        if entity_id.is_empty() {
+            return Err(empty_entity());
+        }
+        let refs: Vec<(&str, &Attribute)> =
+            instances.iter().map(|(n, a)| (n.as_str(), a)).collect();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        let report = record(&tx, tenant, entity_id, types, &refs, Utc::now()).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(report)
     }
 
     async fn history(
@@ -37,7 +1391,39 @@ impl TemporalStore for PgStore {
         attrs: Option<&[String]>,
         query: &TemporalQuery,
     ) -> StoreResult<Vec<EntityHistory>> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        let mut client = self.client().await?;
+        // One snapshot for the whole answer.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg_err)?;
+        let mut out = Vec::new();
+        for id in ids {
+            let series = entity_series(&tx, tenant, id, attrs).await?;
+            let mut histories = Vec::new();
+            for s in &series {
+                let instances = series_history(&tx, tenant, s, query).await?;
+                if !instances.is_empty() {
+                    histories.push(AttributeHistory {
+                        name: s.attr.clone(),
+                        dataset_id: (!s.dataset.is_empty()).then(|| s.dataset.clone()),
+                        instances,
+                    });
+                }
+            }
+            if !histories.is_empty() {
+                out.push(EntityHistory {
+                    id: id.clone(),
+                    types: entity_types(&series),
+                    attrs: histories,
+                });
+            }
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(out)
     }
 
     async fn aggregate(
@@ -48,7 +1434,41 @@ impl TemporalStore for PgStore {
         query: &TemporalQuery,
         tz: Tz,
     ) -> StoreResult<Vec<EntityAggregate>> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg_err)?;
+        let tenant_tz = read_time_zone(&tx, tenant).await?;
+        let mut memo = Memo::default();
+        let mut out = Vec::new();
+        for id in ids {
+            let series = entity_series(&tx, tenant, id, attrs).await?;
+            let mut aggregates = Vec::new();
+            for s in &series {
+                let buckets =
+                    aggregate_series(&tx, tenant, s, query, tz, tenant_tz, &mut memo).await?;
+                if !buckets.is_empty() {
+                    aggregates.push(AttributeAggregate {
+                        name: s.attr.clone(),
+                        dataset_id: (!s.dataset.is_empty()).then(|| s.dataset.clone()),
+                        buckets,
+                    });
+                }
+            }
+            if !aggregates.is_empty() {
+                out.push(EntityAggregate {
+                    id: id.clone(),
+                    types: entity_types(&series),
+                    attrs: aggregates,
+                });
+            }
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(out)
     }
 
     async fn delete_history(
@@ -60,51 +1480,187 @@ impl TemporalStore for PgStore {
         delete_all: bool,
         instance_id: Option<&str>,
     ) -> StoreResult<u64> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        let removed = match instance_id {
+            Some(id) => delete_instance(&tx, tenant, entity_id, attr, id).await?,
+            None => {
+                let series = entity_series(&tx, tenant, entity_id, None).await?;
+                let ids: Vec<i64> = series
+                    .iter()
+                    .filter(|s| match attr {
+                        None => true,
+                        Some(a) => {
+                            s.attr == a && (delete_all || s.dataset == dataset_id.unwrap_or(""))
+                        }
+                    })
+                    .map(|s| s.id)
+                    .collect();
+                delete_series_data(&tx, tenant, &ids).await?
+            }
+        };
+        tx.commit().await.map_err(pg_err)?;
+        Ok(removed)
     }
 
     async fn time_zone(&self, tenant: &str) -> StoreResult<Tz> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        let tz = read_time_zone(&tx, tenant).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(tz)
     }
 
     async fn set_time_zone(&self, tenant: &str, tz: Tz) -> StoreResult<()> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // Serialises changes of one tenant's zone with each other.
+        rows(
+            &tx,
+            "SELECT pg_advisory_xact_lock(hashtext('jumeau time zone ' || $1))",
+            &[(&tenant, Type::TEXT)],
+        )
+        .await?;
+        if read_time_zone(&tx, tenant).await? == tz {
+            return tx.commit().await.map_err(pg_err);
+        }
+        let name = tz.name();
+        rows(
+            &tx,
+            "INSERT INTO history_time_zones (tenant_id, tz) VALUES ($1, $2) \
+             ON CONFLICT (tenant_id) DO UPDATE SET tz = excluded.tz",
+            &[(&tenant, Type::TEXT), (&name, Type::TEXT)],
+        )
+        .await?;
+        rebuild_daily(&tx, tenant, tz).await?;
+        tx.commit().await.map_err(pg_err)
     }
 
     async fn retention_policies(&self, tenant: &str) -> StoreResult<Vec<RetentionPolicy>> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        let policies = read_policies(&tx, tenant).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(policies)
     }
 
     async fn set_retention_policy(&self, tenant: &str, policy: RetentionPolicy) -> StoreResult<()> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        check_policy(&policy)?;
+        let client = self.client().await?;
+        let entity_type = policy.entity_type.as_deref().unwrap_or("");
+        let days = |d: Option<u32>| d.map(i64::from);
+        client
+            .execute(
+                "INSERT INTO history_retention_policies \
+                 (tenant_id, entity_type, raw_days, hourly_days, daily_days) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, entity_type) DO UPDATE SET \
+                 raw_days = excluded.raw_days, hourly_days = excluded.hourly_days, \
+                 daily_days = excluded.daily_days",
+                &[
+                    &tenant,
+                    &entity_type,
+                    &days(policy.raw_days),
+                    &days(policy.hourly_days),
+                    &days(policy.daily_days),
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(())
     }
 
     async fn apply_retention(&self, now: DateTime<Utc>) -> StoreResult<Vec<RetentionReport>> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // One pass at a time (several servers may run it).
+        rows(
+            &tx,
+            "SELECT pg_advisory_xact_lock(hashtext('jumeau retention'))",
+            &[],
+        )
+        .await?;
+        // Partitions ahead of the clock and of the present, for the months to come.
+        let ahead: Vec<DateTime<Utc>> = (0..4)
+            .flat_map(|m| [now, Utc::now()].map(|t| t.checked_add_months(chrono::Months::new(m))))
+            .flatten()
+            .collect();
+        ensure_partitions(&tx, ahead).await?;
+        let tenants = rows(
+            &tx,
+            "SELECT DISTINCT tenant_id FROM history_retention_policies ORDER BY tenant_id",
+            &[],
+        )
+        .await?;
+        let mut plans = Vec::with_capacity(tenants.len());
+        for t in &tenants {
+            plans.push(plan_tenant(&tx, col(t, 0)?).await?);
+        }
+        let dropped = drop_expired_partitions(&tx, &plans, now).await?;
+        let mut out = Vec::new();
+        for plan in &plans {
+            out.extend(apply_tenant_retention(&tx, plan, now, &dropped).await?);
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(out)
     }
 
     async fn retention_reports(&self, tenant: &str) -> StoreResult<Vec<RetentionReport>> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        let client = self.client().await?;
+        let r = client
+            .query(
+                "SELECT ran_at, entity_type, level, cutoff, removed FROM history_retention_reports \
+                 WHERE tenant_id = $1 ORDER BY ran_at DESC, id DESC",
+                &[&tenant],
+            )
+            .await
+            .map_err(pg_err)?;
+        r.iter()
+            .map(|row| {
+                let t: String = col(row, 1)?;
+                Ok(RetentionReport {
+                    tenant: tenant.to_string(),
+                    ran_at: col(row, 0)?,
+                    entity_type: (!t.is_empty()).then_some(t),
+                    level: col(row, 2)?,
+                    cutoff: col(row, 3)?,
+                    removed: col::<i64>(row, 4)?.max(0) as u64,
+                })
+            })
+            .collect()
     }
 
+    /// On PostgreSQL, `raw_bytes` is the size of every partition of the raw table with its
+    /// indexes and TOAST, shared among tenants in proportion to their rows' sizes.
     async fn history_stats(&self, tenant: &str) -> StoreResult<HistoryStats> {
-        Err(StoreError::Unavailable("not yet on PostgreSQL".into()))
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT \
+                   (SELECT count(*) FROM history_raw WHERE tenant_id = $1), \
+                   (SELECT count(*) FROM history_hourly WHERE tenant_id = $1), \
+                   (SELECT count(*) FROM history_daily WHERE tenant_id = $1), \
+                   (SELECT COALESCE(sum(pg_column_size(r.*)), 0)::bigint FROM history_raw r \
+                     WHERE tenant_id = $1), \
+                   (SELECT COALESCE(sum(pg_column_size(r.*)), 0)::bigint FROM history_raw r), \
+                   (SELECT COALESCE(sum(pg_total_relation_size(relid)), 0)::bigint \
+                     FROM pg_partition_tree('history_raw') WHERE isleaf)",
+                &[&tenant],
+            )
+            .await
+            .map_err(pg_err)?;
+        let (instances, hourly, daily): (i64, i64, i64) =
+            (col(&row, 0)?, col(&row, 1)?, col(&row, 2)?);
+        let (mine, all, total): (i64, i64, i64) = (col(&row, 3)?, col(&row, 4)?, col(&row, 5)?);
+        let raw_bytes = if all > 0 {
+            (total as f64 * (mine as f64 / all as f64)).round() as u64
+        } else {
+            0
+        };
+        Ok(HistoryStats {
+            instances: instances.max(0) as u64,
+            hourly_rows: hourly.max(0) as u64,
+            daily_rows: daily.max(0) as u64,
+            raw_bytes: Some(raw_bytes),
+        })
     }
-
-}
-
-/// Appends the changed attribute instances of one entity write (expanded name, instance)
-/// to the entity's history, inside the write's transaction, at each instance's
-/// `observedAt`, else at `now`. Called by every entity write of the engine, as
-/// `sqlite::temporal::record` is by the embedded engine's writer.
-#[allow(dead_code, unused_variables)]
-pub(super) async fn record(
-    tx: &tokio_postgres::Transaction<'_>,
-    tenant: &str,
-    entity: &str,
-    types: &[String],
-    instances: &[(&str, &Attribute)],
-    now: DateTime<Utc>,
-) -> StoreResult<AppendReport> {
-    Ok(AppendReport::default())
 }

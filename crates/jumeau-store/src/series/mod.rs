@@ -1,6 +1,7 @@
 //! Engine-neutral pieces of the attribute history: the chunk [`codec`], which instances
 //! are plain numbers, and the stable instance identifiers.
 
+pub(crate) mod aggregate;
 pub mod codec;
 
 use jumeau_model::{Attribute, AttributeValue};

@@ -5,6 +5,7 @@
 //! (`synchronous=FULL`), yet a burst of writers shares one fsync. Reads use a small pool of
 //! read-only connections, which WAL lets run beside the writer.
 
+mod history_log;
 mod ingest;
 pub mod qsql;
 mod subscriptions;
@@ -36,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     temporal::SCHEMA,
     subscriptions::SCHEMA,
     ingest::SCHEMA,
+    history_log::SCHEMA,
 ];
 /// The schema version this build writes; a database with a newer one is refused.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -43,6 +45,8 @@ const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const DB_FILE: &str = "jumeau.db";
 /// Read connections kept open (the machine a commune runs on is small).
 const READ_POOL: usize = 8;
+/// Prepared statements kept by each connection (a few hundred bytes to a few KiB each).
+const STATEMENT_CACHE: usize = 128;
 
 /// Tuning of the embedded engine.
 #[derive(Debug, Clone)]
@@ -116,6 +120,9 @@ fn decode_entity(doc: &str) -> StoreResult<Entity> {
 
 fn configure(conn: &Connection, opts: &SqliteOptions) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(10))?;
+    // An entity write with its history and ingestion use some forty statements: with
+    // rusqlite's default of 16 cached, every write parsed its statements again.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.pragma_update(None, "cache_size", -opts.cache_kib)?;
     conn.pragma_update(None, "temp_store", "memory")?;
     qsql::register_functions(conn)?;

@@ -12,14 +12,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, NaiveDate, Utc};
-use jumeau_model::query::q::{compile_regex, date_start, CompOp, QExpr, QValue};
+use jumeau_model::query::q::{compile_regex, CompOp, QExpr};
 use regex::Regex;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
-use crate::index::{datetime_num, ValueKind};
+use crate::qplan::{render, sql_op, Dialect};
 
 /// How many compiled patterns the `regexp` function keeps per connection.
 const REGEX_CACHE: usize = 16;
@@ -104,277 +103,67 @@ pub fn q_prefilter_with(
     params: &mut Vec<Value>,
     strategy: Strategy,
 ) -> String {
-    let plan = simplify(plan(q));
-    let mut out = String::new();
-    render(&plan, pk_column, params, strategy, &mut out);
-    out
-}
-
-/// The shape of the prefilter, built before any parameter is pushed so that branches that
-/// simplify away leave no unused parameter behind.
-enum Plan<'a> {
-    /// Always true or always false.
-    Const(bool),
-    /// Some row of the attribute satisfies `cond` (or, with `negate`, no row of it exists).
-    Has {
-        attr: &'a str,
-        cond: Option<Cond<'a>>,
-        negate: bool,
-    },
-    And(Vec<Plan<'a>>),
-    Or(Vec<Plan<'a>>),
-}
-
-/// A condition on one index row.
-enum Cond<'a> {
-    /// A comparison with a scalar.
-    Scalar(CompOp, &'a QValue),
-    /// Within an inclusive range.
-    Range(&'a QValue, &'a QValue),
-    /// Equal to one of the values.
-    List(&'a [QValue]),
-    /// The text matches the pattern.
-    Regex(&'a str),
-}
-
-fn plan(q: &QExpr) -> Plan<'_> {
-    match q {
-        QExpr::And(v) => Plan::And(v.iter().map(plan).collect()),
-        QExpr::Or(v) => Plan::Or(v.iter().map(plan).collect()),
-        QExpr::Exists(p) => Plan::Has {
-            attr: &p.attr,
-            cond: None,
-            negate: false,
+    render(
+        q,
+        &mut Sqlite {
+            pk: pk_column,
+            params,
+            strategy,
         },
-        QExpr::NotExists(p) if p.is_top_level() => Plan::Has {
-            attr: &p.attr,
-            cond: None,
-            negate: true,
-        },
-        QExpr::NotExists(_) => Plan::Const(true),
-        QExpr::Compare { path, op, value } => {
-            let cond = if path.is_top_level() {
-                condition(*op, value)
-            } else {
-                Some(None)
-            };
-            match cond {
-                Some(cond) => Plan::Has {
-                    attr: &path.attr,
-                    cond,
-                    negate: false,
-                },
-                None => Plan::Const(false),
-            }
-        }
+    )
+}
+
+/// The SQLite side of a prefilter: `?N` placeholders, attribute numbers from `terms`.
+struct Sqlite<'a> {
+    pk: &'a str,
+    params: &'a mut Vec<Value>,
+    strategy: Strategy,
+}
+
+impl Sqlite<'_> {
+    fn bind(&mut self, v: Value) -> String {
+        self.params.push(v);
+        format!("?{}", self.params.len())
     }
 }
 
-/// The row condition of a comparison on a top-level value: `Some(None)` when only the
-/// attribute's existence can be required, `None` when nothing can match.
-fn condition(op: CompOp, value: &QValue) -> Option<Option<Cond<'_>>> {
-    let scalar = matches!(
-        value,
-        QValue::Number(_)
-            | QValue::Text(_)
-            | QValue::Bool(_)
-            | QValue::DateTime(_)
-            | QValue::Date(_)
-    );
-    Some(match (op, value) {
-        (CompOp::Eq | CompOp::Gt | CompOp::Ge | CompOp::Lt | CompOp::Le, _) if scalar => {
-            Some(Cond::Scalar(op, value))
-        }
-        (CompOp::Eq, QValue::Range(lo, hi)) => Some(Cond::Range(lo, hi)),
-        (CompOp::Eq, QValue::List(items)) if items.is_empty() => return None,
-        (CompOp::Eq, QValue::List(items)) => Some(Cond::List(items)),
-        (CompOp::Match, QValue::Pattern(p)) => Some(Cond::Regex(p.as_str())),
-        _ => None,
-    })
-}
-
-/// Folds constants: `x AND true` is `x`, `x OR true` is true, and so on.
-fn simplify(p: Plan<'_>) -> Plan<'_> {
-    match p {
-        Plan::And(v) => {
-            let mut out = Vec::new();
-            for t in v.into_iter().map(simplify) {
-                match t {
-                    Plan::Const(true) => {}
-                    Plan::Const(false) => return Plan::Const(false),
-                    other => out.push(other),
-                }
-            }
-            match out.len() {
-                0 => Plan::Const(true),
-                1 => out.pop().unwrap_or(Plan::Const(true)),
-                _ => Plan::And(out),
-            }
-        }
-        Plan::Or(v) => {
-            let mut out = Vec::new();
-            for t in v.into_iter().map(simplify) {
-                match t {
-                    Plan::Const(false) => {}
-                    Plan::Const(true) => return Plan::Const(true),
-                    other => out.push(other),
-                }
-            }
-            match out.len() {
-                0 => Plan::Const(false),
-                1 => out.pop().unwrap_or(Plan::Const(false)),
-                _ => Plan::Or(out),
-            }
-        }
-        other => other,
-    }
-}
-
-/// Pushes a parameter and returns its placeholder.
-fn bind(params: &mut Vec<Value>, v: Value) -> String {
-    params.push(v);
-    format!("?{}", params.len())
-}
-
-fn render(p: &Plan<'_>, pk: &str, params: &mut Vec<Value>, strategy: Strategy, out: &mut String) {
-    match p {
-        Plan::Const(b) => out.push_str(if *b { "1" } else { "0" }),
-        Plan::And(v) | Plan::Or(v) => {
-            let sep = if matches!(p, Plan::And(_)) {
-                " AND "
-            } else {
-                " OR "
-            };
-            out.push('(');
-            for (i, t) in v.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(sep);
-                }
-                render(t, pk, params, strategy, out);
-            }
-            out.push(')');
-        }
-        Plan::Has { attr, cond, negate } => {
-            let attr = format!(
-                "(SELECT id FROM terms WHERE iri = {})",
-                bind(params, Value::Text((*attr).to_string()))
-            );
-            let not = if *negate { "NOT " } else { "" };
-            out.push_str(&match strategy {
-                Strategy::Materialized => format!(
-                    "{pk} {not}IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr = {attr}"
-                ),
-                Strategy::Correlated => format!(
-                    "{not}EXISTS (SELECT 1 FROM attr_values WHERE pk = {pk} AND attr = {attr} AND +tenant = ?1"
-                ),
-            });
-            if let Some(c) = cond {
-                out.push_str(" AND ");
-                render_cond(c, params, out);
-            }
-            out.push(')');
+impl Dialect for Sqlite<'_> {
+    fn constant(&self, value: bool) -> &'static str {
+        if value {
+            "1"
+        } else {
+            "0"
         }
     }
-}
 
-fn render_cond(c: &Cond<'_>, params: &mut Vec<Value>, out: &mut String) {
-    match c {
-        Cond::Scalar(op, v) => out.push_str(&scalar(*op, v, params)),
-        Cond::Range(lo, hi) => {
-            let lo = scalar(CompOp::Ge, lo, params);
-            let hi = scalar(CompOp::Le, hi, params);
-            out.push_str(&format!("({lo} AND {hi})"));
-        }
-        Cond::List(items) => {
-            let parts: Vec<String> = items
-                .iter()
-                .map(|i| scalar(CompOp::Eq, i, params))
-                .collect();
-            out.push_str(&format!("({})", parts.join(" OR ")));
-        }
-        Cond::Regex(p) => {
-            let p = bind(params, Value::Text((*p).to_string()));
-            out.push_str(&format!("regexp({p}, txt)"));
+    fn bind_real(&mut self, value: f64) -> String {
+        self.bind(Value::Real(value))
+    }
+
+    fn open_rows(&mut self, attr: &str, negate: bool) -> String {
+        let attr = format!(
+            "(SELECT id FROM terms WHERE iri = {})",
+            self.bind(Value::Text(attr.to_string()))
+        );
+        let (pk, not) = (self.pk, if negate { "NOT " } else { "" });
+        match self.strategy {
+            Strategy::Materialized => format!(
+                "{pk} {not}IN (SELECT pk FROM attr_values WHERE tenant = ?1 AND attr = {attr}"
+            ),
+            Strategy::Correlated => format!(
+                "{not}EXISTS (SELECT 1 FROM attr_values WHERE pk = {pk} AND attr = {attr} AND +tenant = ?1"
+            ),
         }
     }
-}
 
-/// The SQL operator of an ordering comparison (`=` for [`CompOp::Eq`]).
-fn sql_op(op: CompOp) -> &'static str {
-    match op {
-        CompOp::Gt => ">",
-        CompOp::Ge => ">=",
-        CompOp::Lt => "<",
-        CompOp::Le => "<=",
-        _ => "=",
+    fn text(&mut self, op: CompOp, value: &str) -> String {
+        let s = self.bind(Value::Text(value.to_string()));
+        format!("txt {} {s}", sql_op(op))
     }
-}
 
-/// The row condition for `value <op> v` with a scalar `v`.
-fn scalar(op: CompOp, v: &QValue, params: &mut Vec<Value>) -> String {
-    let kind = |k: ValueKind| format!("vt = '{}'", k.code());
-    match v {
-        QValue::Number(n) => {
-            let n = bind(params, Value::Real(*n));
-            format!("({} AND num {} {n})", kind(ValueKind::Number), sql_op(op))
-        }
-        // Every string row (text, date-time, relationship) keeps its text in txt; other
-        // rows have none, so no kind test is needed.
-        QValue::Text(s) => {
-            let s = bind(params, Value::Text(s.clone()));
-            format!("txt {} {s}", sql_op(op))
-        }
-        QValue::Bool(b) => {
-            let b = bind(params, Value::Real(if *b { 1.0 } else { 0.0 }));
-            format!("({} AND num {} {b})", kind(ValueKind::Bool), sql_op(op))
-        }
-        QValue::DateTime(d) => format!(
-            "({} AND {})",
-            kind(ValueKind::DateTime),
-            datetime(op, d, params)
-        ),
-        QValue::Date(d) => format!(
-            "({} AND {})",
-            kind(ValueKind::DateTime),
-            date(op, *d, params)
-        ),
-        QValue::Range(..) | QValue::List(_) | QValue::Pattern(_) => "1".into(),
-    }
-}
-
-/// A condition on `num` for a date-time comparison. Indexed instants are rounded down to
-/// the millisecond (monotonic), so strict and equality comparisons are widened where the
-/// rounding could otherwise lose a candidate.
-fn datetime(op: CompOp, d: &DateTime<Utc>, params: &mut Vec<Value>) -> String {
-    let whole_ms = d.timestamp_subsec_millis() * 1_000_000 == d.timestamp_subsec_nanos();
-    let n = bind(params, Value::Real(datetime_num(d)));
-    let sql = match op {
-        CompOp::Gt | CompOp::Ge => ">=",
-        CompOp::Lt if whole_ms => "<",
-        CompOp::Lt | CompOp::Le => "<=",
-        _ => "=",
-    };
-    format!("num {sql} {n}")
-}
-
-/// A condition on `num` for a date comparison: the value's UTC day against `d`, that is
-/// its instant against midnight of `d` and of the next day (exact, both being whole
-/// milliseconds).
-fn date(op: CompOp, d: NaiveDate, params: &mut Vec<Value>) -> String {
-    let start = datetime_num(&date_start(d));
-    let next = d.succ_opt().map(|n| datetime_num(&date_start(n)));
-    match (op, next) {
-        (CompOp::Gt, Some(next)) => format!("num >= {}", bind(params, Value::Real(next))),
-        (CompOp::Le, Some(next)) => format!("num < {}", bind(params, Value::Real(next))),
-        (CompOp::Eq, Some(next)) => {
-            let s = bind(params, Value::Real(start));
-            format!("num >= {s} AND num < {}", bind(params, Value::Real(next)))
-        }
-        (CompOp::Lt, _) => format!("num < {}", bind(params, Value::Real(start))),
-        // On the last representable day every instant is on or before it.
-        (CompOp::Le, None) => "1".into(),
-        // Ge, and Gt / Eq on the last representable day (a superset).
-        _ => format!("num >= {}", bind(params, Value::Real(start))),
+    fn regex(&mut self, pattern: &str) -> String {
+        let p = self.bind(Value::Text(pattern.to_string()));
+        format!("regexp({p}, txt)")
     }
 }
 
@@ -778,7 +567,7 @@ mod tests {
         let empty = QExpr::Compare {
             path: jumeau_model::query::q::AttrPath::attr("a"),
             op: CompOp::Eq,
-            value: QValue::List(vec![]),
+            value: jumeau_model::query::q::QValue::List(vec![]),
         };
         assert_eq!(q_prefilter(&empty, "e.pk", &mut params), "0");
         assert_eq!(q_prefilter(&QExpr::Or(vec![]), "e.pk", &mut params), "0");

@@ -19,6 +19,11 @@
 //!   count, sum, sum of squares, minimum and maximum of the numeric instances, maintained in
 //!   the transaction that writes the instances, so that long aggregations read one row per
 //!   day instead of hundreds of instances.
+//! - `history_log` (see [`super::history_log`]): the numeric readings of entity writes to
+//!   existing series, appended in order of arrival and folded into chunks and rollups later
+//!   by the writer; reads merge the readings not yet folded. Bulk appends
+//!   ([`TemporalStore::append_history`]) write chunks directly, after folding the series'
+//!   logged readings, so that their report counts duplicates exactly.
 //!
 //! # Time bounds
 //!
@@ -32,18 +37,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use jumeau_model::temporal::{
-    Accumulator, AggrMethod, AggrPeriod, Bucket, BucketGrid, Duration, TemporalQuery, TimeProperty,
-    DEFAULT_TIME_ZONE,
-};
-use jumeau_model::{Attribute, AttributeValue, ErrorKind, NgsiError};
+use jumeau_model::temporal::{Accumulator, Bucket, TemporalQuery, TimeProperty, DEFAULT_TIME_ZONE};
+use jumeau_model::{Attribute, AttributeValue, NgsiError};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
+use super::history_log;
 use super::writer::{ensure_tenant, term_id};
 use super::{sql_err, tenant_id, SqliteStore};
+use crate::series::aggregate::{
+    add_into, bucket_index, check_policy, day_bounds, day_grid, day_of, from_micros, merge_into,
+    micros, plan_pieces, range_bounds, runs, value_json, Memo, Piece, Source, Summary, HOUR_MICROS,
+};
 use crate::series::codec::{self, Point};
 use crate::series::{
     doc_hash, instance_id, number_hash, number_json, parse_instance_id, plain_number,
@@ -58,9 +65,6 @@ use crate::{StoreError, StoreResult, TemporalStore};
 /// Tables of this module, applied by the schema migrations.
 pub(super) const SCHEMA: &str = include_str!("temporal.sql");
 
-const HOUR_MICROS: i64 = 3_600_000_000;
-/// Most aggregation periods one attribute may be cut into in one request.
-const MAX_BUCKETS: usize = 200_000;
 /// Most series the writer remembers (bounds the memory of a hostile workload).
 const SERIES_CACHE: usize = 100_000;
 
@@ -68,112 +72,11 @@ fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-fn from_micros(t: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(t)
-        .ok_or_else(|| StoreError::Corrupt(format!("stored time {t} µs is out of range")))
-}
-
-/// The local day (days since 1970-01-01) of an instant in `tz`.
-fn day_of(t: i64, tz: Tz) -> i64 {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    match DateTime::from_timestamp_micros(t) {
-        Some(d) => (d.with_timezone(&tz).date_naive() - epoch).num_days(),
-        None => t.div_euclid(86_400_000_000),
-    }
-}
-
-/// The grid of local days in `tz`.
-fn day_grid(tz: Tz) -> StoreResult<BucketGrid> {
-    let p1d = Duration::parse("P1D").map_err(|e| StoreError::Corrupt(e.detail))?;
-    Ok(BucketGrid::new(&p1d, tz, DateTime::UNIX_EPOCH))
-}
-
-/// `[start, end)` of local day `day` (days since 1970-01-01) in µs.
-fn day_bounds(day: i64, grid: &BucketGrid) -> StoreResult<(i64, i64)> {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    let noon = epoch
-        .checked_add_signed(chrono::TimeDelta::days(day))
-        .and_then(|d| d.and_hms_opt(12, 0, 0))
-        .and_then(|d| grid.time_zone().from_local_datetime(&d).earliest())
-        .map(|d| d.with_timezone(&Utc))
-        .ok_or_else(|| StoreError::Corrupt(format!("day {day} is out of range")))?;
-    let b = grid
-        .bucket_of(noon)
-        .ok_or_else(|| StoreError::Corrupt(format!("day {day} is out of range")))?;
-    Ok((micros(b.start), micros(b.end)))
-}
-
-/// The JSON value of an attribute instance, as aggregations count it.
-fn value_json(v: &AttributeValue) -> Value {
-    match v {
-        AttributeValue::Property(v)
-        | AttributeValue::JsonProperty(v)
-        | AttributeValue::VocabProperty(v) => v.clone(),
-        AttributeValue::Relationship(r) => r.to_json(),
-        AttributeValue::GeoProperty(g) => g.as_json().clone(),
-        AttributeValue::LanguageProperty(m) => Value::Object(m.clone()),
-        AttributeValue::ListProperty(l) => Value::Array(l.clone()),
-        AttributeValue::ListRelationship(l) => {
-            Value::Array(l.iter().cloned().map(Value::String).collect())
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Summaries (rollup rows)
 // ---------------------------------------------------------------------------------------
 
-/// The summary of numeric values kept by a rollup row.
-#[derive(Debug, Clone, Copy)]
-struct Summary {
-    count: i64,
-    sum: f64,
-    sumsq: f64,
-    min: f64,
-    max: f64,
-}
-
 impl Summary {
-    fn new() -> Self {
-        Self {
-            count: 0,
-            sum: 0.0,
-            sumsq: 0.0,
-            min: f64::INFINITY,
-            max: f64::NEG_INFINITY,
-        }
-    }
-
-    fn add(&mut self, x: f64) {
-        self.count += 1;
-        self.sum += x;
-        self.sumsq += x * x;
-        self.min = self.min.min(x);
-        self.max = self.max.max(x);
-    }
-
-    fn merge(&mut self, o: &Summary) {
-        self.count += o.count;
-        self.sum += o.sum;
-        self.sumsq += o.sumsq;
-        self.min = self.min.min(o.min);
-        self.max = self.max.max(o.max);
-    }
-
-    fn accumulator(&self) -> Accumulator {
-        Accumulator::from_summary(
-            self.count.max(0) as u64,
-            self.sum,
-            self.sumsq,
-            self.min,
-            self.max,
-        )
-    }
-
     fn from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
         Ok(Self {
             count: r.get(first)?,
@@ -248,7 +151,12 @@ fn upsert_rollups(
 }
 
 /// Adds newly stored numeric instances to the hourly and daily rollups.
-fn add_to_rollups(conn: &Connection, series: i64, points: &[Point], tz: Tz) -> StoreResult<()> {
+pub(super) fn add_to_rollups(
+    conn: &Connection,
+    series: i64,
+    points: &[Point],
+    tz: Tz,
+) -> StoreResult<()> {
     if points.is_empty() {
         return Ok(());
     }
@@ -283,7 +191,7 @@ fn recompute_rollups(conn: &Connection, series: i64, time: i64, tz: Tz) -> Store
         (Level::Daily, day, d0, d1),
     ] {
         let mut s = Summary::new();
-        for p in points_in(conn, series, from, to)? {
+        for p in chunk_points_in(conn, series, from, to)? {
             s.add(p.value);
         }
         upsert_rollups(conn, series, level, &BTreeMap::from([(key, s)]), false)?;
@@ -306,8 +214,22 @@ fn decode(data: &[u8]) -> StoreResult<Vec<Point>> {
     codec::decode(data).map_err(corrupt)
 }
 
-/// The numeric instances of a series with `from <= time < to`, in time order.
+/// The numeric instances of a series with `from <= time < to`, in time order, the logged
+/// readings not yet folded included.
 fn points_in(conn: &Connection, series: i64, from: i64, to: i64) -> StoreResult<Vec<Point>> {
+    let tail = history_log::tail(conn, series)?;
+    let points = chunk_points_in(conn, series, from, to)?;
+    Ok(history_log::merged(points, &tail, from, to))
+}
+
+/// The numeric instances of a series held by its chunks with `from <= time < to`, in time
+/// order.
+pub(super) fn chunk_points_in(
+    conn: &Connection,
+    series: i64,
+    from: i64,
+    to: i64,
+) -> StoreResult<Vec<Point>> {
     // The chunk holding `from` starts at or before it; later ones start inside the range.
     let mut stmt = conn
         .prepare_cached(
@@ -470,7 +392,11 @@ fn insert_chunk(
 /// Merges new points (in time order) into stored ones (in time order), leaving out those
 /// already stored (same time and value); returns the merged list and pushes the new points
 /// kept onto `stored`.
-fn merge_points(existing: Vec<Point>, new: &[Point], stored: &mut Vec<Point>) -> Vec<Point> {
+pub(super) fn merge_points(
+    existing: Vec<Point>,
+    new: &[Point],
+    stored: &mut Vec<Point>,
+) -> Vec<Point> {
     let mut out = Vec::with_capacity(existing.len() + new.len());
     let mut old = existing.into_iter().peekable();
     for p in new {
@@ -494,7 +420,7 @@ fn merge_points(existing: Vec<Point>, new: &[Point], stored: &mut Vec<Point>) ->
 
 /// Stores numeric instances of one series, in any order; returns those that were not
 /// already stored.
-fn store_points(
+pub(super) fn store_points(
     conn: &Connection,
     series: i64,
     mut points: Vec<Point>,
@@ -570,24 +496,58 @@ fn thin_raw(conn: &Connection, series: i64, cutoff: i64) -> StoreResult<u64> {
 struct SeriesState {
     id: i64,
     /// The unit of numeric instances: `None` until the first numeric instance, then
-    /// `Some("")` for none.
-    unit: Option<String>,
-    /// Shared, so that the usual lookup copies no list.
+    /// `Some("")` for none. Shared among series (see [`shared`]).
+    unit: Option<Rc<str>>,
+    /// Shared among series (see [`shared`]), so that the usual lookup copies no list.
     types: Rc<[String]>,
 }
 
-type SeriesKey = (i64, String, i64, String);
+/// Tenant, attribute term, and the entity id followed by `\0` and the datasetId: one
+/// allocation per remembered series.
+type SeriesKey = (i64, i64, Box<str>);
+
+/// Units and lists of types are few: the series remembered by the writer share them.
+fn shared<T: ?Sized + PartialEq>(
+    list: &RefCell<Vec<Rc<T>>>,
+    value: &T,
+    make: impl FnOnce() -> Rc<T>,
+) -> Rc<T> {
+    let mut list = list.borrow_mut();
+    if let Some(found) = list.iter().find(|v| ***v == *value) {
+        return found.clone();
+    }
+    let made = make();
+    // A hostile workload may bring many: remember the most recent only.
+    if list.len() >= 64 {
+        list.remove(0);
+    }
+    list.push(made.clone());
+    made
+}
+
+fn shared_types(types: &[String]) -> Rc<[String]> {
+    TYPE_LISTS.with(|l| shared(l, types, || types.into()))
+}
+
+fn shared_unit(unit: &str) -> Rc<str> {
+    UNITS.with(|l| shared(l, unit, || unit.into()))
+}
 
 thread_local! {
     /// Series known to the writer thread, committed or written by the open transaction;
     /// forgotten whenever a transaction is rolled back.
     static SERIES: RefCell<HashMap<SeriesKey, SeriesState>> = RefCell::new(HashMap::new());
+    /// Lists of types of the remembered series.
+    static TYPE_LISTS: RefCell<Vec<Rc<[String]>>> = const { RefCell::new(Vec::new()) };
+    /// Units of the remembered series.
+    static UNITS: RefCell<Vec<Rc<str>>> = const { RefCell::new(Vec::new()) };
     /// Time zones of tenants, as the writer last wrote or read them.
     static ZONES: RefCell<HashMap<i64, Tz>> = RefCell::new(HashMap::new());
 }
 
 /// Forgets what the writer remembers of series and time zones (after a rollback).
 pub(super) fn forget_cache() {
+    history_log::forget();
     SERIES.with(|s| s.borrow_mut().clear());
     ZONES.with(|z| z.borrow_mut().clear());
 }
@@ -606,7 +566,7 @@ fn read_time_zone(conn: &Connection, tenant: i64) -> StoreResult<Tz> {
 }
 
 /// The tenant's time zone, remembered by the writer.
-fn writer_time_zone(conn: &Connection, tenant: i64) -> StoreResult<Tz> {
+pub(super) fn writer_time_zone(conn: &Connection, tenant: i64) -> StoreResult<Tz> {
     if let Some(tz) = ZONES.with(|z| z.borrow().get(&tenant).copied()) {
         return Ok(tz);
     }
@@ -629,7 +589,11 @@ fn series_for(
     unit: Option<&str>,
 ) -> StoreResult<(SeriesState, bool)> {
     let attr = term_id(conn, attr)?;
-    let key: SeriesKey = (tenant, entity.to_string(), attr, dataset.to_string());
+    let key: SeriesKey = (
+        tenant,
+        attr,
+        format!("{entity}\0{dataset}").into_boxed_str(),
+    );
     let cached = SERIES.with(|s| s.borrow().get(&key).cloned());
     let fits = |state: &SeriesState| {
         (*state.types == *types || types.is_empty()) && (state.unit.is_some() || unit.is_none())
@@ -655,8 +619,8 @@ fn series_for(
             if let Some(id) = created {
                 let state = SeriesState {
                     id,
-                    unit: unit.map(str::to_string),
-                    types: types.into(),
+                    unit: unit.map(shared_unit),
+                    types: shared_types(types),
                 };
                 remember(key, &state);
                 return Ok((state, true));
@@ -674,10 +638,8 @@ fn series_for(
                 .map_err(sql_err)?;
             SeriesState {
                 id,
-                unit,
-                types: serde_json::from_str::<Vec<String>>(&t)
-                    .map_err(corrupt)?
-                    .into(),
+                unit: unit.as_deref().map(shared_unit),
+                types: shared_types(&serde_json::from_str::<Vec<String>>(&t).map_err(corrupt)?),
             }
         }
     };
@@ -686,13 +648,13 @@ fn series_for(
         conn.prepare_cached("UPDATE series SET types = ?2 WHERE id = ?1")
             .and_then(|mut s| s.execute(params![state.id, t]))
             .map_err(sql_err)?;
-        state.types = types.into();
+        state.types = shared_types(types);
     }
     if let (None, Some(u)) = (&state.unit, unit) {
         conn.prepare_cached("UPDATE series SET unit = ?2 WHERE id = ?1")
             .and_then(|mut s| s.execute(params![state.id, u]))
             .map_err(sql_err)?;
-        state.unit = Some(u.to_string());
+        state.unit = Some(shared_unit(u));
     }
     remember(key, &state);
     Ok((state, false))
@@ -714,10 +676,12 @@ fn numeric_candidate(a: &Attribute) -> bool {
     a.sub.is_empty() && matches!(&a.value, AttributeValue::Property(v) if v.is_number())
 }
 
-/// Appends attribute instances (expanded name, instance) to the history of an entity:
-/// numbers into chunks and rollups, everything else as documents. The time of an instance
-/// is its `observedAt`, else `now`, which is also its time of receipt. Used by every entity
-/// write (see `writer`) and by bulk appends.
+/// Appends the changed attribute instances (expanded name, instance) of an entity write to
+/// the history: numbers of an existing series to the log (see [`history_log`]), numbers of
+/// a new series into chunks and rollups, everything else as documents. The time of an
+/// instance is its `observedAt`, else its time of receipt: the `modifiedAt` it carries (an
+/// entity write sets it to the time of the write; an instance copied from another store
+/// keeps its own), else `now`.
 pub(super) fn record(
     conn: &Connection,
     tenant: i64,
@@ -725,6 +689,20 @@ pub(super) fn record(
     types: &[String],
     instances: &[(&str, &Attribute)],
     now: DateTime<Utc>,
+) -> StoreResult<AppendReport> {
+    record_in(conn, tenant, entity, types, instances, now, true)
+}
+
+/// [`record`], numbers of existing series going to the log (`log`) or straight into chunks
+/// and rollups, which counts duplicates exactly (bulk appends).
+fn record_in(
+    conn: &Connection,
+    tenant: i64,
+    entity: &str,
+    types: &[String],
+    instances: &[(&str, &Attribute)],
+    now: DateTime<Utc>,
+    log: bool,
 ) -> StoreResult<AppendReport> {
     let mut report = AppendReport::default();
     let created = micros(now);
@@ -746,6 +724,8 @@ pub(super) fn record(
         let unit = state.unit.as_deref().filter(|u| !u.is_empty());
         let mut points = Vec::new();
         for a in attrs {
+            // An instance read back from a history (a migration) keeps its time of receipt.
+            let created = a.modified_at.map_or(created, micros);
             let time = a.observed_at.map_or(created, micros);
             if state.unit.is_some() {
                 if let Some(value) = plain_number(a, unit) {
@@ -778,7 +758,14 @@ pub(super) fn record(
                 report.duplicates += 1;
             }
         }
-        if !points.is_empty() {
+        if !points.is_empty() && log && !fresh {
+            history_log::append(conn, state.id, &points)?;
+            report.stored += points.len() as u64;
+        } else if !points.is_empty() {
+            if !fresh {
+                // Logged readings first, so that duplicates of them are told apart.
+                history_log::fold_series(conn, state.id)?;
+            }
             let total = points.len() as u64;
             let stored = store_points(conn, state.id, points, fresh)?;
             report.stored += stored.len() as u64;
@@ -915,6 +902,7 @@ fn last_points(
             break;
         }
     }
+    let mut out = history_log::merged(out, &history_log::tail(conn, series)?, from, to);
     let skip = out.len().saturating_sub(n);
     Ok(out.split_off(skip))
 }
@@ -953,15 +941,6 @@ fn doc_instance(s: &SeriesRow, d: &DocRow) -> StoreResult<Instance> {
         attribute: a,
         created_at: created,
     })
-}
-
-/// `[from, to)` of a query's time range in µs (open sides unbounded).
-fn range_bounds(query: &TemporalQuery) -> (i64, i64) {
-    let r = query.time_range;
-    (
-        r.and_then(|r| r.start()).map_or(i64::MIN, micros),
-        r.and_then(|r| r.end()).map_or(i64::MAX, micros),
-    )
 }
 
 /// The instances of one series that a history query selects, oldest first.
@@ -1012,103 +991,6 @@ fn series_history(
 // Aggregation
 // ---------------------------------------------------------------------------------------
 
-/// What serves one part of an aggregation bucket.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Source {
-    /// The daily rollup of this local day.
-    Day(i64),
-    /// The hourly rollup of this UTC hour.
-    Hour(i64),
-    /// Raw instances.
-    Raw,
-}
-
-/// One part `[start, end)` of bucket `bucket`.
-#[derive(Debug, Clone, Copy)]
-struct Piece {
-    source: Source,
-    start: i64,
-    end: i64,
-    bucket: usize,
-}
-
-/// A whole local day: start and end in µs, day number.
-type Day = (i64, i64, i64);
-
-/// Cuts `[start, end)` into whole local days (when the sorted, consecutive `days` are
-/// given), whole UTC hours and raw edges.
-fn cover(start: i64, end: i64, bucket: usize, days: Option<&[Day]>, out: &mut Vec<Piece>) {
-    if let Some(days) = days {
-        let first = days.partition_point(|d| d.0 < start);
-        let count = days[first..].iter().take_while(|d| d.1 <= end).count();
-        if count > 0 {
-            let whole = &days[first..first + count];
-            cover_hours(start, whole[0].0, bucket, out);
-            for &(ds, de, day) in whole {
-                out.push(Piece {
-                    source: Source::Day(day),
-                    start: ds,
-                    end: de,
-                    bucket,
-                });
-            }
-            cover_hours(whole[count - 1].1, end, bucket, out);
-            return;
-        }
-    }
-    cover_hours(start, end, bucket, out);
-}
-
-/// The whole local days of `tz` inside `[from, to)`.
-fn whole_days(from: i64, to: i64, tz: Tz) -> StoreResult<Vec<Day>> {
-    let (s, e) = (from_micros(from)?, from_micros(to)?);
-    Ok(day_grid(tz)?
-        .buckets(s, e)
-        .filter(|d| d.start >= s && d.end <= e)
-        .map(|d| (micros(d.start), micros(d.end), day_of(micros(d.start), tz)))
-        .collect())
-}
-
-/// Buckets and days computed once per range for every series of a request (a dashboard
-/// asks the same year of 1,000 entities).
-#[derive(Default)]
-struct Memo {
-    buckets: HashMap<(i64, i64), Vec<Bucket>>,
-    days: HashMap<(i64, i64), Vec<Day>>,
-}
-
-fn cover_hours(start: i64, end: i64, bucket: usize, out: &mut Vec<Piece>) {
-    if start >= end {
-        return;
-    }
-    let h0 = start.div_euclid(HOUR_MICROS) + i64::from(start.rem_euclid(HOUR_MICROS) != 0);
-    let h1 = end.div_euclid(HOUR_MICROS);
-    let raw = |s: i64, e: i64, out: &mut Vec<Piece>| {
-        if s < e {
-            out.push(Piece {
-                source: Source::Raw,
-                start: s,
-                end: e,
-                bucket,
-            });
-        }
-    };
-    if h0 >= h1 {
-        raw(start, end, out);
-        return;
-    }
-    raw(start, h0 * HOUR_MICROS, out);
-    for h in h0..h1 {
-        out.push(Piece {
-            source: Source::Hour(h),
-            start: h * HOUR_MICROS,
-            end: (h + 1) * HOUR_MICROS,
-            bucket,
-        });
-    }
-    raw(h1 * HOUR_MICROS, end, out);
-}
-
 /// Reads the rollup rows of a run of consecutive pieces of one level and merges each into
 /// its bucket.
 fn read_rollups(
@@ -1139,27 +1021,6 @@ fn read_rollups(
     Ok(())
 }
 
-fn merge_into(accs: &mut [Option<Accumulator>], bucket: usize, acc: Accumulator) {
-    if let Some(slot) = accs.get_mut(bucket) {
-        match slot {
-            Some(a) => a.merge(&acc),
-            None => *slot = Some(acc),
-        }
-    }
-}
-
-fn add_into(
-    accs: &mut [Option<Accumulator>],
-    bucket: usize,
-    value: &Value,
-    methods: &[AggrMethod],
-) {
-    if let Some(slot) = accs.get_mut(bucket) {
-        slot.get_or_insert_with(|| Accumulator::for_methods(methods))
-            .add(value);
-    }
-}
-
 /// The extent `[first, last]` of the instance times of a series, if it has any.
 fn series_extent(conn: &Connection, series: i64, tz: Tz) -> StoreResult<Option<(i64, i64)>> {
     let (a, b): (Option<i64>, Option<i64>) = conn
@@ -1171,6 +1032,10 @@ fn series_extent(conn: &Connection, series: i64, tz: Tz) -> StoreResult<Option<(
         .map_err(sql_err)?;
     let (c, d): (Option<i64>, Option<i64>) = conn
         .prepare_cached("SELECT min(time), max(time) FROM series_docs WHERE series = ?1")
+        .and_then(|mut s| s.query_row([series], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(sql_err)?;
+    let (e, f): (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT min(time), max(time) FROM history_log WHERE series = ?1")
         .and_then(|mut s| s.query_row([series], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(sql_err)?;
     // Rollups outlive thinned raw instances: their periods count too.
@@ -1186,36 +1051,9 @@ fn series_extent(conn: &Connection, series: i64, tz: Tz) -> StoreResult<Option<(
         Some(d) => Some(day_bounds(d, &day_grid(tz)?)?.0),
         None => None,
     };
-    let first = [a, c, hour, day].into_iter().flatten().min();
-    let last = [b, d].into_iter().flatten().max();
+    let first = [a, c, e, hour, day].into_iter().flatten().min();
+    let last = [b, d, f].into_iter().flatten().max();
     Ok(first.zip(last))
-}
-
-/// The buckets of a query over `[from, to)` µs.
-fn query_buckets(query: &TemporalQuery, tz: Tz, from: i64, to: i64) -> StoreResult<Vec<Bucket>> {
-    let (s, e) = (from_micros(from)?, from_micros(to)?);
-    let grid = match &query.aggr_period {
-        None | Some(AggrPeriod::WholeRange) => return Ok(vec![Bucket { start: s, end: e }]),
-        Some(AggrPeriod::Every(d)) => BucketGrid::new(d, tz, query.aggregation_origin()),
-    };
-    let buckets: Vec<Bucket> = grid.buckets(s, e).take(MAX_BUCKETS + 1).collect();
-    if buckets.len() > MAX_BUCKETS {
-        return Err(StoreError::Rejected(NgsiError::new(
-            ErrorKind::TooComplexQuery,
-            format!(
-                "the aggregation would cut the range into more than {MAX_BUCKETS} periods: \
-                 use a longer aggrPeriodDuration or a shorter time range"
-            ),
-        )));
-    }
-    Ok(buckets)
-}
-
-/// The index of the bucket holding `t`, if any (buckets are consecutive and sorted).
-fn bucket_index(buckets: &[Bucket], t: i64) -> Option<usize> {
-    let i = buckets.partition_point(|b| micros(b.start) <= t);
-    let i = i.checked_sub(1)?;
-    (t < micros(buckets[i].end)).then_some(i)
 }
 
 /// Aggregates one series: rollups for the whole days and hours of each bucket, raw
@@ -1265,52 +1103,14 @@ fn aggregate_series(
     if from >= to {
         return Ok(Vec::new());
     }
-    let buckets = match memo.buckets.get(&(from, to)) {
-        Some(b) => b.clone(),
-        None => {
-            let b = query_buckets(query, tz, from, to)?;
-            memo.buckets.insert((from, to), b.clone());
-            b
-        }
-    };
+    let buckets = memo.buckets_of(query, tz, from, to)?;
     let mut accs: Vec<Option<Accumulator>> = vec![None; buckets.len()];
 
     if by_time {
-        let use_rollups = !methods.contains(&AggrMethod::DistinctCount);
-        if use_rollups && tz == tenant_tz && !memo.days.contains_key(&(from, to)) {
-            memo.days.insert((from, to), whole_days(from, to, tz)?);
-        }
-        let days = if use_rollups && tz == tenant_tz {
-            memo.days.get(&(from, to)).map(Vec::as_slice)
-        } else {
-            None
-        };
-        let mut pieces = Vec::new();
-        for (i, b) in buckets.iter().enumerate() {
-            let (bs, be) = (micros(b.start).max(from), micros(b.end).min(to));
-            if use_rollups {
-                cover(bs, be, i, days, &mut pieces);
-            } else if bs < be {
-                pieces.push(Piece {
-                    source: Source::Raw,
-                    start: bs,
-                    end: be,
-                    bucket: i,
-                });
-            }
-        }
+        let pieces = plan_pieces(query, &buckets, tz, tenant_tz, from, to, memo)?;
         // Runs of consecutive pieces of one kind are read with one query each.
-        let mut start = 0;
-        while start < pieces.len() {
-            let kind = std::mem::discriminant(&pieces[start].source);
-            let mut end = start + 1;
-            while end < pieces.len()
-                && std::mem::discriminant(&pieces[end].source) == kind
-                && pieces[end].start == pieces[end - 1].end
-            {
-                end += 1;
-            }
-            let run = &pieces[start..end];
+        for run in runs(&pieces) {
+            let run = &pieces[run];
             match (run[0].source, run[run.len() - 1].source) {
                 (Source::Day(a), Source::Day(b)) => {
                     read_rollups(conn, s.id, Level::Daily, run, (a, b), &mut accs)?
@@ -1328,7 +1128,17 @@ fn aggregate_series(
                     }
                 }
             }
-            start = end;
+        }
+        // Logged readings are in no rollup yet: add them where rollups serve (raw pieces
+        // read them above).
+        let tail = history_log::tail(conn, s.id)?;
+        for p in tail.iter().filter(|p| p.time >= from && p.time < to) {
+            let i = pieces.partition_point(|q| q.start <= p.time);
+            if let Some(q) = i.checked_sub(1).and_then(|i| pieces.get(i)) {
+                if q.source != Source::Raw && p.time < q.end {
+                    add_into(&mut accs, q.bucket, &number_json(p.value), methods);
+                }
+            }
         }
         for d in docs_in(conn, s.id, from, to, None)? {
             let a: Attribute = serde_json::from_str(&d.doc).map_err(corrupt)?;
@@ -1380,6 +1190,7 @@ fn delete_instance(
         Some(a) if attr.is_none_or(|x| x == a) => {}
         _ => return Ok(0),
     }
+    history_log::fold_series(conn, series)?;
     let n = conn
         .prepare_cached("DELETE FROM series_docs WHERE series = ?1 AND time = ?2 AND hash = ?3")
         .and_then(|mut s| s.execute(params![series, time, hash as i64]))
@@ -1408,6 +1219,7 @@ fn delete_instance(
 fn delete_series_data(conn: &Connection, series: &[i64]) -> StoreResult<u64> {
     let mut removed = 0u64;
     for id in series {
+        history_log::fold_series(conn, *id)?;
         let (chunks, docs): (i64, i64) = conn
             .prepare_cached(
                 "SELECT (SELECT COALESCE(SUM(count), 0) FROM series_chunks WHERE series = ?1), \
@@ -1600,32 +1412,6 @@ fn apply_tenant_retention(
     Ok(reports)
 }
 
-/// Refuses a policy that would keep a finer level longer than a coarser one: aggregations
-/// read the coarsest level that covers a period, so a finer level must never outlive it.
-fn check_policy(policy: &RetentionPolicy) -> StoreResult<()> {
-    if policy.entity_type.as_deref() == Some("") {
-        return Err(StoreError::Rejected(NgsiError::bad_data(
-            "the entity type of a retention policy is empty: give an expanded type IRI, \
-             or none for the default policy",
-        )));
-    }
-    let forever = |d: Option<u32>| d.map_or(u64::MAX, u64::from);
-    let (raw, hourly, daily) = (
-        forever(policy.raw_days),
-        forever(policy.hourly_days),
-        forever(policy.daily_days),
-    );
-    if raw > hourly || hourly > daily {
-        return Err(StoreError::Rejected(NgsiError::bad_data(format!(
-            "a retention policy must keep raw readings no longer than hourly rollups, and \
-             hourly rollups no longer than daily ones (no value: for ever); got raw {:?}, \
-             hourly {:?}, daily {:?} days: raise the coarser levels or lower the finer ones",
-            policy.raw_days, policy.hourly_days, policy.daily_days
-        ))));
-    }
-    Ok(())
-}
-
 fn read_policies(conn: &Connection, tenant: i64) -> StoreResult<Vec<RetentionPolicy>> {
     let mut stmt = conn
         .prepare_cached(
@@ -1684,7 +1470,7 @@ impl TemporalStore for SqliteStore {
                 let tenant = ensure_tenant(conn, &tenant)?;
                 let refs: Vec<(&str, &Attribute)> =
                     instances.iter().map(|(n, a)| (n.as_str(), a)).collect();
-                record(conn, tenant, &entity, &types, &refs, Utc::now())
+                record_in(conn, tenant, &entity, &types, &refs, Utc::now(), false)
             })
             .await
     }
@@ -1824,6 +1610,7 @@ impl TemporalStore for SqliteStore {
         self.writer
             .submit(move |conn| {
                 let tenant = ensure_tenant(conn, &tenant)?;
+                history_log::fold_all(conn)?;
                 if read_time_zone(conn, tenant)? == tz {
                     return Ok(());
                 }
@@ -1873,6 +1660,7 @@ impl TemporalStore for SqliteStore {
     async fn apply_retention(&self, now: DateTime<Utc>) -> StoreResult<Vec<RetentionReport>> {
         self.writer
             .submit(move |conn| {
+                history_log::fold_all(conn)?;
                 let tenants: Vec<(i64, String)> = conn
                     .prepare_cached(
                         "SELECT id, name FROM tenants WHERE id IN \
@@ -1921,7 +1709,8 @@ impl TemporalStore for SqliteStore {
                 .prepare_cached(
                     "SELECT \
                        COALESCE((SELECT SUM(c.count) FROM series_chunks c JOIN series s ON s.id = c.series WHERE s.tenant = ?1), 0) + \
-                       (SELECT COUNT(*) FROM series_docs d JOIN series s ON s.id = d.series WHERE s.tenant = ?1), \
+                       (SELECT COUNT(*) FROM series_docs d JOIN series s ON s.id = d.series WHERE s.tenant = ?1) + \
+                       (SELECT COUNT(*) FROM history_log l JOIN series s ON s.id = l.series WHERE s.tenant = ?1), \
                        (SELECT COUNT(*) FROM rollup_hourly h JOIN series s ON s.id = h.series WHERE s.tenant = ?1), \
                        (SELECT COUNT(*) FROM rollup_daily d JOIN series s ON s.id = d.series WHERE s.tenant = ?1)",
                 )

@@ -13,14 +13,13 @@ use std::sync::mpsc;
 
 use chrono::{DateTime, Utc};
 use jumeau_geo::Geometry;
-use jumeau_model::ops;
-use jumeau_model::{Attribute, AttributeValue, Entity, ErrorKind, NgsiError};
+use jumeau_model::{Attribute, AttributeValue, Entity, NgsiError};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{decode_entity, fmt_time, sql_err};
 use crate::index::attribute_rows;
-use crate::{StoreError, StoreResult, WriteOp, WriteOutcome, Written};
+use crate::{StoreError, StoreResult, WriteOp, Written};
 
 /// Size of the write-ahead log beyond which the writer makes it start over.
 const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
@@ -103,7 +102,36 @@ fn run(
     committed: mpsc::SyncSender<()>,
     wal: PathBuf,
 ) {
-    while let Ok(first) = rx.recv() {
+    use super::history_log;
+    // How long to wait for work before folding: once idle, fold slice after slice as long as
+    // no work arrives.
+    let mut wait = history_log::IDLE_AFTER;
+    loop {
+        // With readings to fold in the history log, wait for work only a moment, and fold
+        // a slice when none comes.
+        let first = if history_log::pending() {
+            match rx.recv_timeout(wait) {
+                Ok(job) => {
+                    wait = history_log::IDLE_AFTER;
+                    job
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if history_log::fold_step(&conn, true) {
+                        wait = std::time::Duration::ZERO;
+                        let _ = committed.try_send(());
+                    } else {
+                        wait = history_log::IDLE_AFTER;
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            }
+        };
         let mut jobs = vec![first];
         while jobs.len() < max_batch {
             match rx.try_recv() {
@@ -151,6 +179,10 @@ fn run(
         }
         for f in finishers {
             f(commit.clone());
+        }
+        // Keeps the history log bounded under a steady load (nothing when it is short).
+        if commit.is_ok() && history_log::fold_step(&conn, false) {
+            let _ = committed.try_send(());
         }
     }
 }
@@ -226,12 +258,6 @@ pub(super) fn apply_ops(
     Ok(out)
 }
 
-fn not_found(id: &str) -> StoreError {
-    StoreError::Rejected(NgsiError::not_found(format!(
-        "no entity with id {id} in this tenant"
-    )))
-}
-
 fn load(conn: &Connection, tenant: i64, id: &str) -> StoreResult<Option<(i64, Entity)>> {
     let row: Option<(i64, String)> = conn
         .prepare_cached("SELECT pk, doc FROM entities WHERE tenant = ?1 AND id = ?2")
@@ -244,168 +270,35 @@ fn load(conn: &Connection, tenant: i64, id: &str) -> StoreResult<Option<(i64, En
         .transpose()
 }
 
-fn load_existing(conn: &Connection, tenant: i64, id: &str) -> StoreResult<(i64, Entity)> {
-    load(conn, tenant, id)?.ok_or_else(|| not_found(id))
-}
-
-/// Applies one operation. Invariant: every `StoreError::Rejected` is raised before the
-/// first write of the operation (see [`apply_ops`]).
+/// Applies one operation: the engine-neutral rules of [`crate::apply`] decide (and may
+/// refuse before anything is written), then the result is stored.
 fn apply_one(
     conn: &Connection,
     tenant: i64,
     op: WriteOp,
     now: DateTime<Utc>,
 ) -> StoreResult<Written> {
-    let written = |outcome, before, after| Written {
-        outcome,
-        before,
-        after,
+    let current = load(conn, tenant, op.entity_id())?;
+    let (pk, old) = match current {
+        Some((pk, e)) => (Some(pk), Some(e)),
+        None => (None, None),
     };
-    match op {
-        WriteOp::Create(mut e) => {
-            if load(conn, tenant, &e.id)?.is_some() {
-                return Err(StoreError::Rejected(NgsiError::new(
-                    ErrorKind::AlreadyExists,
-                    format!(
-                        "an entity with id {} already exists; use PATCH or PUT to change it",
-                        e.id
-                    ),
-                )));
-            }
-            ops::stamp_new(&mut e, now);
-            insert_entity(conn, tenant, &e, now)?;
-            Ok(written(WriteOutcome::Created, None, Some(e)))
+    let applied = crate::apply::apply(op, old, now)?;
+    let w = &applied.written;
+    match (pk, &w.after) {
+        (Some(pk), Some(new)) if !applied.recreate => {
+            rewrite_entity(conn, tenant, pk, w.before.as_ref(), new, now)?;
         }
-        WriteOp::Replace(e) => {
-            let (pk, old) = load_existing(conn, tenant, &e.id)?;
-            let new = ops::replace_entity(&old, e, now);
-            rewrite_entity(conn, tenant, pk, Some(&old), &new, now)?;
-            Ok(written(
-                WriteOutcome::Updated(Default::default()),
-                Some(old),
-                Some(new),
-            ))
+        (pk, Some(new)) => {
+            if let Some(pk) = pk {
+                delete_entity(conn, pk)?;
+            }
+            insert_entity(conn, tenant, new, now)?;
         }
-        WriteOp::Upsert {
-            mut entity,
-            replace,
-        } => match load(conn, tenant, &entity.id)? {
-            None => {
-                ops::stamp_new(&mut entity, now);
-                insert_entity(conn, tenant, &entity, now)?;
-                Ok(written(WriteOutcome::Created, None, Some(entity)))
-            }
-            Some((pk, old)) => {
-                let new = if replace {
-                    ops::replace_entity(&old, entity, now)
-                } else {
-                    let mut cur = old.clone();
-                    cur.types.extend(entity.types);
-                    cur.normalize_types();
-                    ops::append_attrs(&mut cur, entity.attrs, false, now);
-                    cur.modified_at = Some(now);
-                    cur
-                };
-                rewrite_entity(conn, tenant, pk, Some(&old), &new, now)?;
-                Ok(written(
-                    WriteOutcome::Updated(Default::default()),
-                    Some(old),
-                    Some(new),
-                ))
-            }
-        },
-        WriteOp::AppendAttrs {
-            id,
-            attrs,
-            no_overwrite,
-        } => modify(conn, tenant, now, &id, |cur| {
-            Ok(WriteOutcome::Updated(ops::append_attrs(
-                cur,
-                attrs,
-                no_overwrite,
-                now,
-            )))
-        }),
-        WriteOp::UpdateAttrs { id, attrs } => modify(conn, tenant, now, &id, |cur| {
-            Ok(WriteOutcome::Updated(ops::update_attrs(cur, attrs, now)))
-        }),
-        WriteOp::PatchAttr { id, name, attr } => modify(conn, tenant, now, &id, |cur| {
-            ops::patch_attr(cur, &name, attr, now)?;
-            Ok(WriteOutcome::Updated(Default::default()))
-        }),
-        WriteOp::ReplaceAttr { id, name, attr } => modify(conn, tenant, now, &id, |cur| {
-            ops::replace_attr(cur, &name, attr, now)?;
-            Ok(WriteOutcome::Updated(Default::default()))
-        }),
-        WriteOp::Merge {
-            id,
-            attrs,
-            deletions,
-            types,
-        } => modify(conn, tenant, now, &id, |cur| {
-            Ok(WriteOutcome::Updated(ops::merge_entity(
-                cur, attrs, &deletions, types, now,
-            )))
-        }),
-        WriteOp::DeleteAttr {
-            id,
-            name,
-            dataset_id,
-            delete_all,
-        } => modify(conn, tenant, now, &id, |cur| {
-            ops::delete_attr(cur, &name, dataset_id.as_deref(), delete_all)?;
-            cur.modified_at = Some(now);
-            Ok(WriteOutcome::Deleted)
-        }),
-        WriteOp::Delete { id } => {
-            let (pk, old) = load_existing(conn, tenant, &id)?;
-            delete_entity(conn, pk)?;
-            Ok(written(WriteOutcome::Deleted, Some(old), None))
-        }
-        WriteOp::Restore(mut e) => {
-            e.normalize_types();
-            let before = match load(conn, tenant, &e.id)? {
-                Some((pk, old)) => {
-                    delete_entity(conn, pk)?;
-                    Some(old)
-                }
-                None => None,
-            };
-            if e.created_at.is_none() {
-                e.created_at = Some(now);
-            }
-            if e.modified_at.is_none() {
-                e.modified_at = e.created_at;
-            }
-            insert_entity(conn, tenant, &e, now)?;
-            let outcome = if before.is_some() {
-                WriteOutcome::Updated(Default::default())
-            } else {
-                WriteOutcome::Created
-            };
-            Ok(written(outcome, before, Some(e)))
-        }
+        (Some(pk), None) => delete_entity(conn, pk)?,
+        (None, None) => {}
     }
-}
-
-/// Loads an existing entity, applies `change` (which may refuse before anything is
-/// written), and writes the result back with its indexes.
-fn modify(
-    conn: &Connection,
-    tenant: i64,
-    now: DateTime<Utc>,
-    id: &str,
-    change: impl FnOnce(&mut Entity) -> Result<WriteOutcome, NgsiError>,
-) -> StoreResult<Written> {
-    let (pk, old) = load_existing(conn, tenant, id)?;
-    let mut cur = old.clone();
-    let outcome = change(&mut cur)?;
-    rewrite_entity(conn, tenant, pk, Some(&old), &cur, now)?;
-    Ok(Written {
-        outcome,
-        before: Some(old),
-        after: Some(cur),
-    })
+    Ok(applied.written)
 }
 
 fn encode(e: &Entity) -> StoreResult<String> {

@@ -10,6 +10,34 @@ export const settings = {
   basemap: config.basemap,
 };
 
+/** Where the API key typed in the page is kept: this tab only, gone when it closes. */
+const KEY_STORE = 'jumeau.apiKey';
+
+/** The API key typed in the page, or an empty string. */
+export function apiKey() {
+  try { return sessionStorage.getItem(KEY_STORE) || ''; } catch { return ''; }
+}
+
+/** Keeps an API key for this tab (an empty one forgets it). */
+export function setApiKey(value) {
+  const v = String(value || '').trim();
+  try {
+    if (v) sessionStorage.setItem(KEY_STORE, v);
+    else sessionStorage.removeItem(KEY_STORE);
+  } catch { /* storage refused (private mode): the key lasts until the page reloads */ }
+  memoryKey = v;
+}
+let memoryKey = '';
+const currentKey = () => apiKey() || memoryKey;
+
+/** The headers every call sends: tenant, and the key when one was typed. */
+function baseHeaders(accept) {
+  const headers = { Accept: accept, 'NGSILD-Tenant': settings.tenant };
+  const key = currentKey();
+  if (key) headers.Authorization = `Bearer ${key}`;
+  return headers;
+}
+
 /** An API failure, with a message for people. */
 export class ApiError extends Error {
   constructor(message, status) {
@@ -24,7 +52,7 @@ async function problem(resp) {
   try { body = await resp.json(); } catch { /* not JSON: the status says enough */ }
   const kind = String(body.type || '').split('/').pop();
   const s = resp.status;
-  if (s === 401) return t('error.401');
+  if (s === 401) return t(currentKey() ? 'error.401key' : 'error.401');
   if (s === 403) return t('error.403');
   if (s === 404 && kind === 'NonexistentTenant') return t('error.404tenant', { tenant: settings.tenant });
   if (s === 404) return t('error.404');
@@ -40,7 +68,7 @@ async function problem(resp) {
 export async function get(path, query = {}, { context, accept = 'application/json' } = {}) {
   const url = new URL(path, location.origin);
   for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
-  const headers = { Accept: accept, 'NGSILD-Tenant': settings.tenant };
+  const headers = baseHeaders(accept);
   if (context) headers.Link = `<${context}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"`;
   let resp;
   try {
@@ -53,6 +81,23 @@ export async function get(path, query = {}, { context, accept = 'application/jso
 }
 
 const PAGE = 1000;
+
+/**
+ * Sends a change (PATCH, POST...) with the key typed in the page; `context` names the
+ * attributes. Returns the response status.
+ */
+export async function send(method, path, body, { context } = {}) {
+  const headers = { ...baseHeaders('application/json'), 'Content-Type': 'application/json' };
+  if (context) headers.Link = `<${context}>; rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"`;
+  let resp;
+  try {
+    resp = await fetch(new URL(path, location.origin), { method, headers, body: JSON.stringify(body) });
+  } catch {
+    throw new ApiError(t('error.network'), 0);
+  }
+  if (!resp.ok) throw new ApiError(await problem(resp), resp.status);
+  return resp.status;
+}
 
 /** Every entity of a query as GeoJSON features (keyValues), page after page. */
 export async function features(query, context) {

@@ -7,6 +7,9 @@ import { initMap, drawMap, focusOn, highlight } from './map.js';
 import { drawLegend, drawList } from './list.js';
 import { openPanel, closePanel, shownEntity } from './panel.js';
 import { drawHome } from './home.js';
+import { initKey, drawKeyStatus } from './key.js';
+import { showLighting, relabelLighting } from './lighting.js';
+import { showWater, relabelWater } from './water.js';
 
 let mapStarted = false;
 const status = (text) => { document.getElementById('status').textContent = text; };
@@ -31,6 +34,26 @@ function redraw(resetList = false) {
 
 /** Shows the view the address names (#accueil or #carte). */
 function route() {
+  const onWater = location.hash === '#eau';
+  document.getElementById('water').hidden = !onWater;
+  document.getElementById('nav-water').toggleAttribute('aria-current', onWater);
+  if (onWater) {
+    document.getElementById('nav-water').setAttribute('aria-current', 'page');
+    for (const id of ['home', 'twin', 'lighting']) document.getElementById(id).hidden = true;
+    for (const id of ['nav-home', 'nav-map', 'nav-lighting']) document.getElementById(id).removeAttribute('aria-current');
+    showWater();
+    return;
+  }
+  const onLighting = location.hash === '#eclairage';
+  document.getElementById('lighting').hidden = !onLighting;
+  document.getElementById('nav-lighting').toggleAttribute('aria-current', onLighting);
+  if (onLighting) {
+    document.getElementById('nav-lighting').setAttribute('aria-current', 'page');
+    for (const id of ['home', 'twin']) document.getElementById(id).hidden = true;
+    for (const id of ['nav-home', 'nav-map']) document.getElementById(id).removeAttribute('aria-current');
+    showLighting();
+    return;
+  }
   const onMap = location.hash === '#carte';
   document.getElementById('home').hidden = onMap;
   document.getElementById('twin').hidden = !onMap;
@@ -79,7 +102,15 @@ async function start() {
   document.getElementById('search').addEventListener('input', (e) => { filters.search = e.target.value; drawList(open, true); });
   document.getElementById('only-faults').addEventListener('change', (e) => { filters.onlyFaults = e.target.checked; redraw(true); });
   window.addEventListener('hashchange', route);
+  initKey(() => {
+    if (!document.getElementById('home').hidden) drawHome();
+    const it = shownEntity();
+    if (it) openPanel(it.id, null, false);
+  });
   onLangChange(() => {
+    drawKeyStatus();
+    relabelLighting();
+    relabelWater();
     redraw();
     if (!document.getElementById('home').hidden) drawHome();
     const it = shownEntity();

@@ -1,6 +1,6 @@
 // The panel of one entity: its properties in plain words and the charts of its numeric
 // attributes from the temporal API (average per hour or per day).
-import { entity, entityHistory, showError } from './api.js';
+import { entity, entityHistory, showError, apiKey, send } from './api.js';
 import { items, label, queryOf, typeLabel } from './services.js';
 import { t, has, num } from './i18n.js';
 import { el } from './list.js';
@@ -54,11 +54,42 @@ export async function openPanel(id, from, refocus = true) {
       el('p', { class: 'kind' }, typeLabel(it.type)),
       el('h3', {}, t('panel.properties')),
       el('dl', { class: 'props' }, ...attrs.flatMap(([k, a]) => [el('dt', {}, attrLabel(k)), el('dd', {}, relationLink(a) || valueText(a))])),
+      editSection(it, e, ctx),
       historySection(it, Object.fromEntries(attrs), ctx));
   } catch (err) {
     body.replaceChildren(el('p', { class: 'error-inline' }, err.message));
     showError(err);
   }
+}
+
+/** The states an agent can declare for a street light (Smart Data Models values). */
+const STATES = ['ok', 'defectiveLamp', 'columnIssue', 'brokenLantern'];
+
+/**
+ * With an API key, an agent declares a street light's state (repaired, broken...); the
+ * change comes back to every open page through the live updates.
+ */
+function editSection(it, e, ctx) {
+  if (!apiKey() || it.type !== 'Streetlight' || !e.status) return null;
+  const status = el('p', { role: 'status', class: 'key-status' });
+  const select = el('select', { id: 'edit-state' },
+    ...STATES.map((v) => el('option', { value: v, selected: v === e.status.value }, t(`value.${v}`))));
+  const form = el('form', { class: 'edit', 'aria-labelledby': 'edit-title', on: { submit: async (ev) => {
+    ev.preventDefault();
+    status.textContent = t('panel.loading');
+    try {
+      await send('PATCH', `/ngsi-ld/v1/entities/${encodeURIComponent(it.id)}/attrs`,
+        { status: { type: 'Property', value: select.value } }, { context: ctx });
+      status.textContent = t('panel.edit.done', { state: t(`value.${select.value}`) });
+    } catch (err) {
+      status.textContent = err.message;
+    }
+  } } },
+  el('h3', { id: 'edit-title' }, t('panel.edit')),
+  el('p', {}, el('label', { for: 'edit-state' }, `${t('panel.edit.label')} `), select, ' ',
+    el('button', { type: 'submit' }, t('panel.edit.save'))),
+  status);
+  return form;
 }
 
 /** A relationship to an entity the map shows: a button that opens it. */

@@ -21,6 +21,7 @@ export const SERVICES = [
   { id: 'buildings', color: '#6a3d9a', queries: [{ type: 'Building', context: CONTEXTS.building }] },
   { id: 'risks', color: '#b3151b', queries: [{ type: 'FloodMonitoring,WeatherObserved', context: CONTEXTS.environment }, { type: 'Alert', context: CONTEXTS.alert }] },
   { id: 'reports', color: '#1b6b3a', queries: [{ type: 'ServiceRequest' }] },
+  { id: 'roads', color: '#595959', queries: [{ type: 'RoadSegment' }] },
 ];
 
 /** The query (type list and context) that covers an entity type, with its service. */
@@ -81,15 +82,26 @@ export async function loadAll() {
   changed(null);
 }
 
-/** Reads one changed entity again (or forgets a deleted one) and tells the views. */
+/** What the map and the list show of an entity: a change elsewhere redraws nothing. */
+const shownPart = (it) => JSON.stringify([it.props.name, it.state, it.feature.geometry]);
+
+/**
+ * Reads one changed entity again (or forgets a deleted one) and tells the views; returns
+ * the entity, or null when nothing the views show changed (a sensor's new reading), so
+ * that live readings do not redraw the list under the reader's focus.
+ */
 export async function refresh(id, types, deleted) {
   const found = types.map(queryOf).find(Boolean);
   if (!found) return null;
   if (deleted) {
     items.delete(id);
   } else {
+    const before = items.get(id);
     const [f] = await features({ id, type: found.query.type, pick: PICK }, found.query.context);
-    if (f) items.set(id, item(f, found.service));
+    if (!f) return null;
+    const it = item(f, found.service);
+    items.set(id, it);
+    if (before && shownPart(before) === shownPart(it)) return null;
   }
   changed([id]);
   return items.get(id) || null;
