@@ -794,6 +794,12 @@ fn water(t: &mut Territory, size: Size) -> anyhow::Result<()> {
     };
     let mut entities = jumeau_water::ngsi::to_entities(&net, NETWORK_ID, &georef)
         .map_err(|e| anyhow::anyhow!("cannot turn the water network into entities: {e}"))?;
+    // The model itself (its .inp and georeferencing), which the water view and the what-if
+    // runs start from.
+    entities.push(
+        jumeau_water::records::model_entity(&net, NETWORK_ID, &georef)
+            .map_err(|e| anyhow::anyhow!("cannot describe the water network model: {e}"))?,
+    );
     // Every node and pipe says which district it belongs to.
     let dma_attr = jumeau_water::ngsi::sdm("districtMeteredArea");
     let names = ["A", "B", "C"];
