@@ -372,6 +372,18 @@ struct NewRow {
     doc: Option<String>,
 }
 
+/// A read-only transaction that sees one snapshot of the database, so that a history or
+/// an aggregation spanning several series is read as of one moment.
+async fn snapshot(client: &mut tokio_postgres::Client) -> StoreResult<Transaction<'_>> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(pg_err)
+}
+
 /// Appends the changed attribute instances of one entity write (expanded name, instance)
 /// to the entity's history, inside the write's transaction, at each instance's
 /// `observedAt`, else at its time of receipt: the `modifiedAt` it carries (an entity write
@@ -1392,14 +1404,7 @@ impl TemporalStore for PgStore {
         query: &TemporalQuery,
     ) -> StoreResult<Vec<EntityHistory>> {
         let mut client = self.client().await?;
-        // One snapshot for the whole answer.
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(pg_err)?;
+        let tx = snapshot(&mut client).await?;
         let mut out = Vec::new();
         for id in ids {
             let series = entity_series(&tx, tenant, id, attrs).await?;
@@ -1435,13 +1440,7 @@ impl TemporalStore for PgStore {
         tz: Tz,
     ) -> StoreResult<Vec<EntityAggregate>> {
         let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(pg_err)?;
+        let tx = snapshot(&mut client).await?;
         let tenant_tz = read_time_zone(&tx, tenant).await?;
         let mut memo = Memo::default();
         let mut out = Vec::new();
