@@ -158,6 +158,55 @@ await check('a streetlight opens with its chart', async () => {
   await page.fill('#search', '');
 });
 
+await check('live update: a new reading of the open entity shows in its panel, chart included, focus kept', async () => {
+  if (!key) return;
+  await page.fill('#search', 'PL00001');
+  await page.click(`#list button[data-id="${LAMP}"]`);
+  await page.waitForSelector('#panel svg.chart polyline', { timeout: 15000 });
+  // The value shown for the lighting level: the term after its name.
+  const shown = () => page.evaluate(() => [...document.querySelectorAll('#panel dl.props dt')]
+    .find((dt) => dt.textContent === "Niveau d'éclairement")?.nextElementSibling?.textContent || '');
+  const before = { value: await shown(), chart: await page.getAttribute('#panel svg.chart', 'aria-label') };
+  await page.focus('#period');
+  try {
+    // A reading as a sensor sends it: into the history, and the entity's current value.
+    const reading = { type: 'Property', value: 0.777, observedAt: new Date().toISOString() };
+    await write('POST', `/ngsi-ld/v1/temporal/entities/${encodeURIComponent(LAMP)}/attrs`, { illuminanceLevel: [reading] });
+    await write('PATCH', `/ngsi-ld/v1/entities/${encodeURIComponent(LAMP)}/attrs`, { illuminanceLevel: reading });
+    await page.waitForFunction(() => [...document.querySelectorAll('#panel dl.props dt')]
+      .some((dt) => dt.textContent === "Niveau d'éclairement" && /0,78/.test(dt.nextElementSibling?.textContent)), null, { timeout: 10000 });
+    await page.waitForFunction((b) => {
+      const label = document.querySelector('#panel svg.chart')?.getAttribute('aria-label');
+      return label && label !== b;
+    }, before.chart, { timeout: 10000 });
+    console.log(`  panel value ${before.value.trim()} -> ${(await shown()).trim()}`);
+    assert(await page.evaluate(() => document.activeElement?.id === 'period'), 'the focus stays where it was');
+    assert(!(await page.textContent('#panel')).includes('Chargement'), 'no loading message for a live reading');
+  } finally {
+    await page.keyboard.press('Escape');
+    await page.fill('#search', '');
+  }
+});
+
+await check("live update: the demo's own sensor readings reach the open panel without polling", async () => {
+  const station = 'urn:ngsi-ld:WeatherObserved:crest:station';
+  await page.fill('#search', 'station');
+  await page.click(`#list button[data-id="${station}"]`);
+  await page.waitForSelector('#panel dl.props');
+  await page.evaluate(() => { window.shownList = document.querySelector('#panel dl.props'); });
+  try {
+    // The simulated network server sends this station's uplink once per round of the
+    // fleet; the panel reads the station again when its change event arrives.
+    const read = await page.waitForRequest((r) => r.url().includes(`/ngsi-ld/v1/entities/${encodeURIComponent(station)}`), { timeout: 60000 });
+    await read.response();
+    assert(await page.evaluate(() => document.querySelector('#panel dl.props') === window.shownList),
+      'the values are updated in place, the panel is not drawn again');
+  } finally {
+    await page.keyboard.press('Escape');
+    await page.fill('#search', '');
+  }
+});
+
 await check('only faults: the map shows the faulty lamps, and a click on one opens its panel', async () => {
   await page.check('#only-faults');
   await page.waitForFunction(() => {

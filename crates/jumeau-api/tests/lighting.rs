@@ -1,12 +1,15 @@
 //! Public lighting endpoints against a real server: inventory import with rejected rows,
 //! compliance report, programs refused by a zone rule with nothing applied, commands retried
-//! until acknowledged, an armoire that does not answer, emergency lighting refused without
-//! the role and reverting on time, and the audit of every decision.
+//! until acknowledged, an armoire that does not answer, commands through a TALQ-style
+//! gateway, emergency lighting refused without the role and reverting on time, and the audit
+//! of every decision (deletions included), page by page.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 
-use std::sync::Arc;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::TimeZone;
@@ -49,22 +52,34 @@ impl Lab {
     /// A server whose armoires are simulated and whose clock is manual (10 January 2025,
     /// 13:00 in Paris), with short retry waits; the settings and inventory are in place.
     async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// [`Lab::start`], with commands sent to the TALQ-style gateway at `gateway` (with the
+    /// token [`GATEWAY_TOKEN`]) instead of the simulated armoires.
+    async fn start_with(gateway: Option<&str>) -> Self {
         let clock = Arc::new(ManualClock::new(
             chrono::Utc.with_ymd_and_hms(2025, 1, 10, 12, 0, 0).unwrap(),
         ));
         let sim = Arc::new(SimulatedCabinets::new(clock.clone()));
-        let s = Server::with_config(ApiConfig {
-            lighting: LightingConfig {
-                driver: Some(sim.clone()),
-                clock: clock.clone(),
-                retry: RetryPolicy {
-                    max_attempts: 4,
-                    initial_backoff: Duration::from_millis(5),
-                    max_backoff: Duration::from_millis(20),
-                    multiplier: 2,
-                },
-                revert_every: Duration::from_millis(50),
+        let mut lighting = LightingConfig {
+            driver: Some(sim.clone()),
+            clock: clock.clone(),
+            retry: RetryPolicy {
+                max_attempts: 4,
+                initial_backoff: Duration::from_millis(5),
+                max_backoff: Duration::from_millis(20),
+                multiplier: 2,
             },
+            revert_every: Duration::from_millis(50),
+        };
+        if let Some(url) = gateway {
+            lighting = lighting
+                .with_talq_gateway(url, Some(GATEWAY_TOKEN.into()), Duration::from_secs(10))
+                .unwrap();
+        }
+        let s = Server::with_config(ApiConfig {
+            lighting,
             ..ApiConfig::default()
         })
         .await;
@@ -110,7 +125,7 @@ impl Lab {
         self.s.send(rb).await
     }
 
-    /// The audit log, newest first.
+    /// The audit log, newest first (the first page: enough for these tests).
     async fn audit(&self) -> Vec<Value> {
         let r = self.call(Key::ReaderA, Method::GET, "/audit", None).await;
         r.expect(200);
@@ -558,4 +573,293 @@ async fn sun_times_energy_and_faults() {
     let r = lab.call(Key::ReaderA, Method::GET, "/faults", None).await;
     r.expect(200);
     assert_eq!(r.json()["faults"], json!([]));
+}
+
+/// The bearer token the test gateway expects.
+const GATEWAY_TOKEN: &str = "talq-token-0123456789";
+
+/// What the test gateway received: request line, `Authorization` header, JSON body.
+type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+/// A TALQ-style gateway played by the test on a local port: it answers `fail_first`
+/// requests with 503, then applies every command, and keeps what it received.
+fn fake_gateway(fail_first: usize) -> (String, Seen) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/talq", listener.local_addr().unwrap());
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut sock) = stream else { continue };
+            let Some((line, auth, body)) = read_request(&mut sock) else {
+                continue;
+            };
+            log.lock().unwrap().push((line, auth, body.clone()));
+            let (status, answer) = if n < fail_first {
+                ("503 Service Unavailable", json!({"error": "busy"}))
+            } else {
+                (
+                    "200 OK",
+                    json!({"commandId": body["commandId"], "status": "applied",
+                           "level": body["value"]["level"], "appliedAt": "2025-01-10T12:00:01Z"}),
+                )
+            };
+            let out = answer.to_string();
+            let _ = write!(
+                sock,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{out}",
+                out.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+/// One HTTP request: its first line, its `Authorization` header and its JSON body.
+fn read_request(sock: &mut TcpStream) -> Option<(String, String, Value)> {
+    sock.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let Some(end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let head = &text[..end];
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_string())
+            })
+        };
+        let len: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if buf.len() >= end + 4 + len {
+            let body = serde_json::from_slice(&buf[end + 4..end + 4 + len]).ok()?;
+            let line = head.lines().next()?.to_string();
+            return Some((line, header("authorization").unwrap_or_default(), body));
+        }
+    }
+}
+
+#[tokio::test]
+async fn commands_reach_a_talq_gateway_with_its_token_and_are_tracked() {
+    let (url, seen) = fake_gateway(1);
+    let lab = Lab::start_with(Some(&url)).await;
+    let r = lab
+        .call(
+            Key::EditorA,
+            Method::POST,
+            "/commands",
+            Some(json!({"target": {"kind": "cabinet", "id": A1}, "action": "dim", "levelPct": 40, "why": "essai passerelle"})),
+        )
+        .await;
+    r.expect(200);
+    let ack = r.json();
+    assert_eq!(ack["attempts"], json!(2), "the 503 was retried: {ack}");
+    assert_eq!(ack["levelPct"], json!(40.0));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for (line, auth, body) in &seen {
+        assert!(line.starts_with("POST /talq/commands "), "{line}");
+        assert_eq!(auth, &format!("Bearer {GATEWAY_TOKEN}"));
+        assert_eq!(body["target"], json!({"kind": "cabinet", "id": A1}));
+        assert_eq!(body["value"], json!({"lightState": "on", "level": 40.0}));
+        assert_eq!(body["commandId"], ack["commandId"], "one id across retries");
+    }
+    // Nothing went to the simulated armoires; the acknowledgement is audited.
+    assert_eq!(lab.sim.level(&Target::Cabinet(A1.into())), None);
+    let last = &lab.audit().await[0];
+    assert_eq!(last["outcome"]["outcome"], json!("acknowledged"), "{last}");
+    assert_eq!(last["outcome"]["attempts"], json!(2));
+    assert_eq!(last["why"], json!("essai passerelle"));
+    assert_eq!(last["keyId"], json!(lab.s.editor_a_id));
+
+    // A bad gateway address is refused before any server starts.
+    for bad in [
+        "gateway.example/talq",
+        "ftp://gateway.example",
+        "https://u:p@gw.example",
+    ] {
+        let err = LightingConfig::default()
+            .with_talq_gateway(bad, None, Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lighting gateway URL"), "{bad}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn deletions_of_programs_and_zones_are_audited() {
+    let lab = Lab::start().await;
+    let zone = json!({
+        "id": "parc",
+        "name": "Parc",
+        "area": {"type": "Polygon", "coordinates": [[[4.845, 45.755], [4.852, 45.755], [4.852, 45.765], [4.845, 45.765], [4.845, 45.755]]]},
+        "builtUp": true
+    });
+    lab.call(Key::EditorA, Method::POST, "/zones", Some(zone))
+        .await
+        .expect(201);
+    let program = json!({"id": "nuit", "name": "Nuit", "plan": {"initialLevelPct": 100},
+                         "targets": [{"kind": "group", "id": G1}]});
+    lab.call(Key::EditorA, Method::POST, "/programs", Some(program))
+        .await
+        .expect(201);
+
+    // A reader may not delete: refused, audited, nothing removed.
+    lab.call(
+        Key::ReaderA,
+        Method::DELETE,
+        "/programs/nuit?why=essai",
+        None,
+    )
+    .await
+    .problem(403, "Forbidden");
+    let last = &lab.audit().await[0];
+    assert_eq!(last["outcome"]["outcome"], json!("refused"), "{last}");
+    assert_eq!(
+        last["action"],
+        json!("suppression du programme urn:ngsi-ld:LightingProgram:nuit")
+    );
+    lab.call(Key::ReaderA, Method::GET, "/programs/nuit", None)
+        .await
+        .expect(200);
+
+    lab.call(
+        Key::EditorA,
+        Method::DELETE,
+        "/programs/nuit?why=fin%20de%20l%27essai",
+        None,
+    )
+    .await
+    .expect(204);
+    let last = &lab.audit().await[0];
+    assert_eq!(last["outcome"]["outcome"], json!("deleted"), "{last}");
+    assert_eq!(
+        last["outcome"]["id"],
+        json!("urn:ngsi-ld:LightingProgram:nuit")
+    );
+    assert_eq!(last["keyId"], json!(lab.s.editor_a_id));
+    assert_eq!(last["actor"], json!(lab.s.editor_a_id));
+    assert_eq!(last["why"], json!("fin de l'essai"));
+    assert!(
+        last["at"].as_str().unwrap().starts_with("2025-01-10T12:00"),
+        "{last}"
+    );
+    let action = last["action"].as_str().unwrap();
+    assert!(
+        action.starts_with("suppression du programme urn:ngsi-ld:LightingProgram:nuit")
+            && action.contains(G1),
+        "{action}"
+    );
+
+    lab.call(Key::EditorA, Method::DELETE, "/zones/parc", None)
+        .await
+        .expect(204);
+    let last = &lab.audit().await[0];
+    assert_eq!(last["outcome"]["outcome"], json!("deleted"), "{last}");
+    assert_eq!(
+        last["outcome"]["id"],
+        json!("urn:ngsi-ld:LightingZone:parc")
+    );
+    assert_eq!(last["why"], json!("zone supprimée"));
+    assert_eq!(
+        last["action"],
+        json!("suppression de la zone urn:ngsi-ld:LightingZone:parc")
+    );
+
+    // Deleting what is not there changes nothing and leaves no record.
+    let before = lab.audit().await.len();
+    lab.call(Key::EditorA, Method::DELETE, "/zones/parc", None)
+        .await
+        .problem(404, "ResourceNotFound");
+    assert_eq!(lab.audit().await.len(), before);
+}
+
+#[tokio::test]
+async fn the_audit_log_is_paged_newest_first_with_its_count() {
+    let lab = Lab::start().await;
+    for level in [10, 20, 30, 40, 50] {
+        lab.clock.advance(chrono::Duration::minutes(1));
+        lab.call(
+            Key::EditorA,
+            Method::POST,
+            "/commands",
+            Some(json!({"target": {"kind": "cabinet", "id": A1}, "action": "dim", "levelPct": level, "why": format!("palier {level}")})),
+        )
+        .await
+        .expect(200);
+    }
+    let page = |query: &'static str| {
+        let lab = &lab;
+        async move {
+            let r = lab.call(Key::ReaderA, Method::GET, query, None).await;
+            r.expect(200);
+            let count: usize = r
+                .header("ngsild-results-count")
+                .expect("a count header")
+                .parse()
+                .unwrap();
+            let whys: Vec<String> = r
+                .json()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["why"].as_str().unwrap().to_string())
+                .collect();
+            (whys, count, r.header("link"))
+        }
+    };
+    let (all, count, link) = page("/audit").await;
+    assert_eq!(count, 5);
+    assert_eq!(
+        all,
+        [
+            "palier 50",
+            "palier 40",
+            "palier 30",
+            "palier 20",
+            "palier 10"
+        ]
+    );
+    assert_eq!(link, None, "one page holds everything");
+
+    let (first, count, link) = page("/audit?limit=2").await;
+    assert_eq!((first.as_slice(), count), (&all[..2], 5));
+    assert_eq!(
+        link.as_deref(),
+        Some("</jumeau/v1/lighting/audit?limit=2&offset=2>; rel=\"next\"")
+    );
+    let (second, _, _) = page("/audit?limit=2&offset=2").await;
+    assert_eq!(second, &all[2..4]);
+    let (last, _, link) = page("/audit?limit=2&offset=4&count=true").await;
+    assert_eq!(last, &all[4..]);
+    assert_eq!(link, None);
+    let (beyond, count, _) = page("/audit?offset=50").await;
+    assert!(beyond.is_empty());
+    assert_eq!(count, 5);
+
+    for bad in ["/audit?limit=0", "/audit?limit=1001", "/audit?offset=-1"] {
+        let detail = lab
+            .call(Key::ReaderA, Method::GET, bad, None)
+            .await
+            .problem(400, "BadRequestData");
+        assert!(
+            detail.contains("limit") || detail.contains("offset"),
+            "{bad}: {detail}"
+        );
+    }
+    // The log names keys: a key covering the tenant is needed, even to page.
+    lab.call(Key::None, Method::GET, "/audit?limit=2", None)
+        .await
+        .problem(401, "Unauthorized");
 }

@@ -46,6 +46,7 @@ const WATER_ROUTES: &[(&str, &[&str])] = &[
     ("/jumeau/v1/water/networks", &["get", "post"]),
     ("/jumeau/v1/water/networks/{id}/inp", &["get"]),
     ("/jumeau/v1/water/networks/{id}/map", &["get"]),
+    ("/jumeau/v1/water/networks/{id}/detections", &["post"]),
     ("/jumeau/v1/water/networks/{id}/simulations", &["post"]),
     ("/jumeau/v1/water/networks/{id}/simulations/{run}", &["get"]),
     ("/jumeau/v1/water/dmas", &["get"]),

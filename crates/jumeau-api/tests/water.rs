@@ -363,3 +363,232 @@ async fn indicators_with_the_grenelle_verdict_and_volumes_that_do_not_add_up() {
     .await
     .problem(400, "BadRequestData");
 }
+
+/// A small deterministic noise source (xorshift), uniform in [-1, 1].
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+}
+
+/// Appends readings of one attribute to the history of an entity of the twin.
+async fn post_history(s: &Server, entity: &str, attr: &str, readings: &[(String, f64)]) {
+    let instances: Vec<Value> = readings
+        .iter()
+        .map(|(t, v)| json!({"type": "Property", "value": v, "observedAt": t}))
+        .collect();
+    s.post(
+        &format!("/ngsi-ld/v1/temporal/entities/{}/attrs", enc(entity)),
+        &json!({ format!("{SDM}{attr}"): instances }),
+    )
+    .await
+    .expect(204);
+}
+
+/// Five days of 5-minute readings of Net1's sensors stored in the twin's history — the
+/// inflow on pipe 10, the level of tank 2 and the pressure of six junctions — with a leak
+/// on pipe 21 (between junctions 21 and 22) from 2025-03-04 14:00: the inflow grows by
+/// 40 m³/h and the pressures near junction 22 drop beyond what the inflow explains. The
+/// twin finds it from its own history, on the right pipe, and a second run over the same
+/// period adds nothing.
+#[tokio::test]
+async fn leaks_are_found_in_the_history_of_the_network_sensors() {
+    let s = Server::start().await;
+    s.post("/jumeau/v1/water/networks", &import_body("net1", &net1()))
+        .await
+        .expect(201);
+    let start = chrono::DateTime::parse_from_rfc3339("2025-03-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let leak_start = start + chrono::Duration::days(3) + chrono::Duration::hours(14);
+    let steps = 5 * 288;
+    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    let mut times = Vec::new();
+    let mut inflow = Vec::new();
+    let mut level = Vec::new();
+    for k in 0..steps {
+        let t = start + chrono::Duration::minutes(5 * k);
+        let hours = k as f64 / 12.0;
+        let demand = 300.0
+            * (1.0 + 0.35 * (2.0 * std::f64::consts::PI * (hours - 8.0) / 24.0).sin())
+            * (1.0 + 0.02 * noise.next());
+        let leak = if t >= leak_start { 40.0 } else { 0.0 };
+        times.push(t);
+        inflow.push(demand + leak);
+        level.push(120.0 + 8.0 * (2.0 * std::f64::consts::PI * (hours - 2.0) / 17.0).sin());
+    }
+    let stamp = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let series = |v: &[f64]| -> Vec<(String, f64)> {
+        times
+            .iter()
+            .zip(v)
+            .map(|(t, x)| (stamp(t), (x * 1000.0).round() / 1000.0))
+            .collect()
+    };
+    post_history(&s, "urn:ngsi-ld:Pipe:net1:10", "flow", &series(&inflow)).await;
+    post_history(&s, "urn:ngsi-ld:Tank:net1:2", "level", &series(&level)).await;
+    // Junction: (base pressure, head-loss factor, extra drop with the leak).
+    let junctions = [
+        ("11", 85.0, 0.8, 0.3),
+        ("13", 78.0, 1.3, 0.2),
+        ("21", 80.0, 1.1, 1.2),
+        ("22", 76.0, 1.4, 3.0),
+        ("31", 74.0, 1.6, 0.3),
+    ];
+    for (node, base, loss, drop) in junctions {
+        let p: Vec<f64> = (0..steps as usize)
+            .map(|k| {
+                let leak = if times[k] >= leak_start { drop } else { 0.0 };
+                base + 0.4 * (level[k] - 120.0) - loss * inflow[k] * inflow[k] / 1.0e4 - leak
+                    + 0.05 * noise.next()
+            })
+            .collect();
+        let mut readings = series(&p);
+        if node == "31" {
+            // Two hours without readings on the second day.
+            readings.drain(24 * 12 + 10 * 12..24 * 12 + 12 * 12);
+        }
+        post_history(
+            &s,
+            &format!("urn:ngsi-ld:Junction:net1:{node}"),
+            "pressure",
+            &readings,
+        )
+        .await;
+    }
+    // A frozen logger.
+    post_history(
+        &s,
+        "urn:ngsi-ld:Junction:net1:32",
+        "pressure",
+        &series(&vec![50.0; steps as usize]),
+    )
+    .await;
+    // The inflow meter is also the inlet of a DMA of the network (found once).
+    s.put(
+        "/jumeau/v1/water/dmas/centre",
+        &json!({"network": "net1", "inlets": [{"entity": "urn:ngsi-ld:Pipe:net1:10", "attribute": format!("{SDM}flow")}]}),
+    )
+    .await
+    .expect(201);
+
+    let body = json!({
+        "from": "2025-03-03T00:00:00Z",
+        "to": "2025-03-06T00:00:00Z",
+        "trainingFrom": "2025-03-01T00:00:00Z"
+    });
+    let path = "/jumeau/v1/water/networks/net1/detections";
+    let r = s.post(path, &body).await;
+    r.expect(201);
+    let v = r.json();
+    assert_eq!(
+        v["sensors"]["pressures"].as_array().unwrap().len(),
+        6,
+        "{v}"
+    );
+    assert_eq!(v["sensors"]["flows"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["sensors"]["levels"][0]["element"], "2", "{v}");
+    let warnings: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("Junction:net1:31") && w.contains("misses 24")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings.iter().any(|w| w.contains("'32' is dead")),
+        "{warnings:?}"
+    );
+    let events = v["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{v}");
+    let e = &events[0];
+    assert_eq!(e["new"], true);
+    assert_eq!(e["method"], "pressure-residual-cusum");
+    // Pipe 21 runs from junction 21 to junction 22.
+    assert_eq!(e["candidatePipes"][0], "urn:ngsi-ld:Pipe:net1:21", "{e}");
+    assert!(e["locationUncertaintyM"].as_f64().unwrap() >= 0.0, "{e}");
+    let found = chrono::DateTime::parse_from_rfc3339(e["validFrom"].as_str().unwrap()).unwrap();
+    assert!(
+        (found.with_timezone(&chrono::Utc) - leak_start)
+            .num_minutes()
+            .abs()
+            <= 60,
+        "{e}"
+    );
+    let flow = e["estimatedFlowM3h"].as_f64().unwrap();
+    assert!((20.0..80.0).contains(&flow), "{e}");
+
+    // The same period again: the same event, nothing new stored.
+    let r = s.post(path, &body).await;
+    r.expect(200);
+    let again = r.json();
+    assert_eq!(again["created"], 0, "{again}");
+    assert_eq!(again["events"][0]["new"], false);
+    assert_eq!(again["events"][0]["id"], e["id"]);
+    // An overlapping period with another training period finds the same leak again.
+    let r = s
+        .post(
+            path,
+            &json!({"from": "2025-03-04T00:00:00Z", "to": "2025-03-06T00:00:00Z", "trainingFrom": "2025-03-02T00:00:00Z"}),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json()["events"][0]["id"], e["id"], "{}", r.text);
+    let list = s.get("/jumeau/v1/water/leak-events").await.json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
+    // Refusals: a reader, a reversed period, a training period of part of a day, a date
+    // that is not one, a network without readings, an unknown network.
+    s.send(
+        s.req_as(Key::Reader, Method::POST, path)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string()),
+    )
+    .await
+    .problem(403, "Forbidden");
+    let d = s
+        .post(
+            path,
+            &json!({"from": "2025-03-05T00:00:00Z", "to": "2025-03-03T00:00:00Z"}),
+        )
+        .await
+        .problem(400, "BadRequestData");
+    assert!(d.contains("'to'"), "{d}");
+    let d = s
+        .post(
+            path,
+            &json!({"from": "2025-03-03T00:00:00Z", "to": "2025-03-05T00:00:00Z", "trainingFrom": "2025-03-01T06:00:00Z"}),
+        )
+        .await
+        .problem(400, "BadRequestData");
+    assert!(d.contains("trainingFrom"), "{d}");
+    let d = s
+        .post(
+            path,
+            &json!({"from": "3 March", "to": "2025-03-05T00:00:00Z"}),
+        )
+        .await
+        .problem(400, "BadRequestData");
+    assert!(d.contains("'from'"), "{d}");
+    s.post("/jumeau/v1/water/networks", &import_body("quiet", &net1()))
+        .await
+        .expect(201);
+    let d = s
+        .post("/jumeau/v1/water/networks/quiet/detections", &body)
+        .await
+        .problem(400, "BadRequestData");
+    assert!(d.contains("no sensor history"), "{d}");
+    s.post("/jumeau/v1/water/networks/none/detections", &body)
+        .await
+        .problem(404, "ResourceNotFound");
+}

@@ -26,8 +26,13 @@ pub trait Dialect {
     fn bind_real(&mut self, value: f64) -> String;
     /// Opens the condition "some index row of attribute `attr` exists" (with `negate`: "no
     /// row of it exists") for the current entity; the row conditions follow after ` AND `,
-    /// then [`render`] closes it with `)`.
+    /// then [`render`] closes it with [`Dialect::close_rows`].
     fn open_rows(&mut self, attr: &str, negate: bool) -> String;
+    /// Closes the condition [`Dialect::open_rows`] opened, after its row conditions: `)`
+    /// unless the engine adds a clause of its own there.
+    fn close_rows(&self) -> &'static str {
+        ")"
+    }
     /// A row condition keeping every row whose text `txt` satisfies `txt <op> value`.
     fn text(&mut self, op: CompOp, value: &str) -> String;
     /// A row condition keeping every row whose text matches the pattern.
@@ -187,7 +192,7 @@ fn render_plan(p: &Plan<'_>, d: &mut dyn Dialect, out: &mut String) {
                 out.push_str(" AND ");
                 render_cond(c, d, out);
             }
-            out.push(')');
+            out.push_str(d.close_rows());
         }
     }
 }

@@ -261,6 +261,147 @@ pub fn fill_gaps(t: &mut SensorTable) {
     }
 }
 
+/// Most rows a table built by [`grid_table`] may have: a year of 5-minute readings.
+pub const MAX_GRID_ROWS: usize = 366 * 288;
+
+/// The readings of one sensor as a time-series store returns them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SensorReadings {
+    /// The column id: the network element the sensor measures (node for a pressure or a
+    /// level, link for a flow), which localisation needs.
+    pub id: String,
+    /// Where the readings come from (an entity and attribute), named in the warnings.
+    pub source: String,
+    /// Readings `(time, value)`, in any order; non-finite values count as missing.
+    pub readings: Vec<(DateTime<Utc>, f64)>,
+}
+
+/// Puts sensor readings on a regular grid of `step` from `from` (included) to `to`
+/// (excluded), as SCADA tables are: each reading goes to the first grid time at or after
+/// it, the latest reading of a slot wins. Slots without a reading are left `NaN` (with a
+/// warning per sensor: how many, and the first), for [`fill_gaps`] to carry forward; a
+/// sensor without a single reading is left out, with a warning.
+///
+/// Errors: an empty or reversed period, a step that is not positive, more than
+/// [`MAX_GRID_ROWS`] rows, two sensors with the same column id.
+pub fn grid_table(
+    name: &str,
+    sensors: &[SensorReadings],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    step: Duration,
+) -> Result<(SensorTable, Vec<String>)> {
+    let step_s = step.num_seconds();
+    if step_s <= 0 {
+        return Err(WaterError::Data(format!(
+            "the time step of the {name} table must be positive (300 s for 5-minute data)"
+        )));
+    }
+    if to <= from {
+        return Err(WaterError::Data(format!(
+            "the period of the {name} table is empty: {} is not after {}",
+            to.format(TIME_FORMAT),
+            from.format(TIME_FORMAT)
+        )));
+    }
+    let span = (to - from).num_seconds();
+    let rows = usize::try_from((span + step_s - 1) / step_s).unwrap_or(usize::MAX);
+    if rows > MAX_GRID_ROWS {
+        return Err(WaterError::Data(format!(
+            "{rows} rows of {step_s} s for the {name} table; at most {MAX_GRID_ROWS}: shorten the period"
+        )));
+    }
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for s in sensors {
+        if let Some(other) = seen.insert(&s.id, &s.source) {
+            return Err(WaterError::Data(format!(
+                "{name}: {} and {} both measure '{}'; keep one sensor per element",
+                other, s.source, s.id
+            )));
+        }
+    }
+    let times: Vec<DateTime<Utc>> = (0..rows)
+        .map(|r| from + Duration::seconds(r as i64 * step_s))
+        .collect();
+    let mut t = SensorTable {
+        times,
+        ids: Vec::new(),
+        values: Vec::new(),
+    };
+    let mut warnings = Vec::new();
+    for s in sensors {
+        let mut col = vec![f64::NAN; rows];
+        let mut at: Vec<Option<DateTime<Utc>>> = vec![None; rows];
+        for &(time, v) in &s.readings {
+            if time < from || time >= to || !v.is_finite() {
+                continue;
+            }
+            let offset = (time - from).num_seconds();
+            let Ok(r) = usize::try_from((offset + step_s - 1) / step_s) else {
+                continue;
+            };
+            if r >= rows || at[r].is_some_and(|prev| prev > time) {
+                continue;
+            }
+            at[r] = Some(time);
+            col[r] = v;
+        }
+        let missing = col.iter().filter(|v| !v.is_finite()).count();
+        if missing == rows {
+            warnings.push(format!(
+                "{name}: {} has no reading from {} to {}; detection goes on without it",
+                s.source,
+                from.format(TIME_FORMAT),
+                to.format(TIME_FORMAT)
+            ));
+            continue;
+        }
+        if missing > 0 {
+            let first = col
+                .iter()
+                .position(|v| !v.is_finite())
+                .map(|r| t.times[r].format(TIME_FORMAT).to_string())
+                .unwrap_or_default();
+            warnings.push(format!(
+                "{name}: {} misses {missing} of {rows} readings, the first at {first} (carried forward)",
+                s.source
+            ));
+        }
+        t.ids.push(s.id.clone());
+        t.values.push(col);
+    }
+    Ok((t, warnings))
+}
+
+/// Leaves out the sensors that have fewer than half of their readings in the first
+/// `training_rows` rows, with a warning each: a model fitted on carried-forward values
+/// would see a leak in every change.
+pub fn drop_untrained(
+    t: &mut SensorTable,
+    training_rows: usize,
+    name: &str,
+    warnings: &mut Vec<String>,
+) {
+    let rows = training_rows.min(t.times.len());
+    let mut k = 0;
+    while k < t.ids.len() {
+        let present = t.values[k][..rows.min(t.values[k].len())]
+            .iter()
+            .filter(|v| v.is_finite())
+            .count();
+        if rows > 0 && (present as f64) < rows as f64 * (1.0 - DEAD_MISSING_SHARE) {
+            warnings.push(format!(
+                "{name}: sensor '{}' has {present} of the {rows} readings of the training period; detection goes on without it",
+                t.ids[k]
+            ));
+            t.ids.remove(k);
+            t.values.remove(k);
+        } else {
+            k += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
@@ -330,5 +471,56 @@ mod tests {
         assert_eq!(t.ids, vec!["a"]);
         assert_eq!(w.len(), 2);
         assert!(w[0].contains("'frozen' is dead"), "{w:?}");
+    }
+
+    #[test]
+    fn readings_go_on_a_grid() {
+        let t0 = parse_time("2025-01-01 00:00").unwrap();
+        let at = |m: i64| t0 + Duration::minutes(m);
+        let sensors = vec![
+            SensorReadings {
+                id: "n1".into(),
+                source: "urn:j:n1 pressure".into(),
+                // 00:02 goes to 00:05; 00:10 is missing; 00:14 and 00:15 share a slot.
+                readings: vec![(at(0), 1.0), (at(2), 2.0), (at(15), 4.0), (at(14), 3.0)],
+            },
+            SensorReadings {
+                id: "n2".into(),
+                source: "urn:j:n2 pressure".into(),
+                readings: vec![(at(-5), 9.0), (at(20), 9.0)],
+            },
+        ];
+        let (t, w) =
+            grid_table("pressures", &sensors, at(0), at(20), Duration::minutes(5)).unwrap();
+        assert_eq!(t.times, vec![at(0), at(5), at(10), at(15)]);
+        assert_eq!(t.ids, vec!["n1"]);
+        assert_eq!(t.values[0][..2], [1.0, 2.0]);
+        assert!(t.values[0][2].is_nan());
+        assert_eq!(t.values[0][3], 4.0);
+        assert!(
+            w.iter()
+                .any(|m| m.contains("misses 1 of 4") && m.contains("00:10")),
+            "{w:?}"
+        );
+        assert!(
+            w.iter().any(|m| m.contains("n2 pressure has no reading")),
+            "{w:?}"
+        );
+        let e = grid_table("p", &sensors, at(5), at(0), Duration::minutes(5))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("empty"), "{e}");
+        let twice = vec![sensors[0].clone(), sensors[0].clone()];
+        let e = grid_table("p", &twice, at(0), at(20), Duration::minutes(5))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("both measure 'n1'"), "{e}");
+        let mut t = t;
+        let mut w = Vec::new();
+        drop_untrained(&mut t, 4, "p", &mut w);
+        assert_eq!(t.ids, vec!["n1"]);
+        t.values[0][1] = f64::NAN;
+        drop_untrained(&mut t, 3, "p", &mut w);
+        assert!(t.ids.is_empty() && w.len() == 1, "{w:?}");
     }
 }

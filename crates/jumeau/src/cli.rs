@@ -70,6 +70,17 @@ pub enum Command {
         /// upgraded at start).
         #[arg(long, value_name = "URL", env = "JUMEAU_STORE")]
         store: Option<String>,
+        /// Public lighting: send commands to armoires and groups to this TALQ-style gateway
+        /// (http[s]://HOST[:PORT][/PATH]; each command is POSTed to URL/commands) instead of
+        /// the simulated armoires. Its bearer token is read from the environment variable
+        /// JUMEAU_LIGHTING_GATEWAY_TOKEN only, so that it never shows in the process list.
+        #[arg(long, value_name = "URL", env = "JUMEAU_LIGHTING_GATEWAY")]
+        lighting_gateway: Option<String>,
+        /// Public lighting: seconds to wait for the gateway's answer to one attempt of a
+        /// command (failed attempts are retried, 5 in all).
+        #[arg(long, value_name = "SECS", default_value_t = 10,
+              value_parser = clap::value_parser!(u64).range(1..=300))]
+        lighting_gateway_timeout: u64,
     },
     /// Build a sample territory and serve it.
     Demo {
@@ -273,7 +284,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             mqtt,
             basemap,
             store,
+            lighting_gateway,
+            lighting_gateway_timeout,
         } => {
+            // Checked before anything is opened: a bad gateway stops the start at once.
+            let lighting = lighting_config(lighting_gateway.as_deref(), lighting_gateway_timeout)?;
             let twin = match &store {
                 Some(url) => open_postgres_twin(url).await?,
                 None => open_twin(&data.data)?,
@@ -281,6 +296,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bootstrap_key(&twin).await?;
             let mut config = ApiConfig {
                 max_body_bytes: max_body,
+                lighting,
                 ..Default::default()
             };
             for url in &mqtt {
@@ -348,6 +364,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ingest_cmd::run(&open_twin(&data.data)?, command).await
         }
     }
+}
+
+/// The lighting remote control of `serve`: commands through the TALQ-style gateway at
+/// `gateway` (token from JUMEAU_LIGHTING_GATEWAY_TOKEN), else the simulated armoires.
+fn lighting_config(
+    gateway: Option<&str>,
+    timeout_secs: u64,
+) -> anyhow::Result<jumeau_api::LightingConfig> {
+    let config = jumeau_api::LightingConfig::default();
+    let token_env = jumeau_api::LightingConfig::GATEWAY_TOKEN_ENV;
+    let token = std::env::var(token_env)
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    let Some(url) = gateway.map(str::trim).filter(|u| !u.is_empty()) else {
+        if token.is_some() {
+            tracing::warn!(
+                "{token_env} is set but no lighting gateway is: commands go to the simulated \
+                 armoires; give --lighting-gateway URL to reach the field"
+            );
+        }
+        return Ok(config);
+    };
+    let with_token = token.is_some();
+    let config = config
+        .with_talq_gateway(url, token, std::time::Duration::from_secs(timeout_secs))
+        .context("--lighting-gateway")?;
+    tracing::info!(
+        "lighting commands go to the TALQ gateway at {url} ({})",
+        if with_token {
+            "with a bearer token"
+        } else {
+            "without a token: set JUMEAU_LIGHTING_GATEWAY_TOKEN if the gateway needs one"
+        }
+    );
+    Ok(config)
 }
 
 /// Registers the operator's bootstrap admin key from JUMEAU_ADMIN_KEY on first start.

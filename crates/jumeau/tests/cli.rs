@@ -281,3 +281,241 @@ fn migrate_refuses_a_folder_without_jumeau_data() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("holds no Jumeau data"), "{err}");
 }
+
+/// Kills a server started by a test, even when an assertion fails.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What the test gateway received: request line, `Authorization` header, JSON body.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>;
+
+/// A TALQ-style lighting gateway played by the test on a local port: it applies every
+/// command it receives and keeps each request.
+fn fake_talq_gateway() -> (String, Seen) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+    let url = format!("http://{}/talq", listener.local_addr().expect("an address"));
+    let seen: Seen = Seen::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut sock) = stream else { continue };
+            let _ = sock.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let request = loop {
+                let Ok(n) = sock.read(&mut chunk) else {
+                    break None;
+                };
+                if n == 0 {
+                    break None;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                let Some(end) = text.find("\r\n\r\n") else {
+                    continue;
+                };
+                let head = text[..end].to_string();
+                let header = |name: &str| {
+                    head.lines().find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.trim()
+                            .eq_ignore_ascii_case(name)
+                            .then(|| v.trim().to_string())
+                    })
+                };
+                let len: usize = header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    let body: serde_json::Value =
+                        serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap_or_default();
+                    let line = head.lines().next().unwrap_or_default().to_string();
+                    break Some((line, header("authorization").unwrap_or_default(), body));
+                }
+            };
+            let Some((line, auth, body)) = request else {
+                continue;
+            };
+            let answer = serde_json::json!({"commandId": body["commandId"], "status": "applied",
+                                            "level": body["value"]["level"]})
+            .to_string();
+            if let Ok(mut seen) = log.lock() {
+                seen.push((line, auth, body));
+            }
+            let _ = write!(
+                sock,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn serve_sends_lighting_commands_to_the_gateway_given() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let help = String::from_utf8_lossy(&jumeau(&["serve", "--help"]).stdout).into_owned();
+    assert!(
+        help.contains("--lighting-gateway <URL>")
+            && help.contains("JUMEAU_LIGHTING_GATEWAY_TOKEN")
+            && help.contains("--lighting-gateway-timeout <SECS>"),
+        "{help}"
+    );
+
+    // A bad gateway address stops the start with a clear message.
+    let dir = tempfile::tempdir().expect("dir");
+    for (bad, says) in [
+        ("ftp://gateway.example/talq", "not http or https"),
+        ("gateway.example", "is not usable"),
+        (
+            "https://user:secret@gateway.example",
+            "JUMEAU_LIGHTING_GATEWAY_TOKEN",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_jumeau"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--lighting-gateway",
+                bad,
+            ])
+            .arg("--data")
+            .arg(dir.path().join("refused"))
+            .env_remove("JUMEAU_STORE")
+            .output()
+            .expect("the jumeau binary runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad} was accepted");
+        assert!(
+            err.contains("--lighting-gateway") && err.contains(says) && !err.contains("secret"),
+            "{bad}: {err}"
+        );
+    }
+
+    let (gateway, seen) = fake_talq_gateway();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let admin = "cli-lighting-admin-0123456789abcdef";
+    let token = "gateway-token-0123456789";
+    let log = dir.path().join("server.log");
+    let server = Served(
+        Command::new(env!("CARGO_BIN_EXE_jumeau"))
+            .args(["serve", "--lighting-gateway-timeout", "5", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .env_remove("JUMEAU_STORE")
+            .env("JUMEAU_LIGHTING_GATEWAY", &gateway)
+            .env("JUMEAU_LIGHTING_GATEWAY_TOKEN", token)
+            .env("JUMEAU_ADMIN_KEY", admin)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("server log file"))
+            .spawn()
+            .expect("start jumeau serve"),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "jumeau serve did not start:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The token is nowhere in the process's command line.
+    if let Ok(cmdline) = std::fs::read(format!("/proc/{}/cmdline", server.0.id())) {
+        assert!(!String::from_utf8_lossy(&cmdline).contains(token));
+    }
+
+    let base = format!("http://127.0.0.1:{port}/jumeau/v1/lighting");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let call = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(admin)
+            .header("NGSILD-Tenant", "ville")
+    };
+    let r = call(reqwest::Method::PUT, "/settings")
+        .json(&serde_json::json!({"commune": "Testville"}))
+        .send()
+        .await
+        .expect("settings");
+    assert_eq!(r.status(), 200);
+    let r = call(reqwest::Method::POST, "/inventory/import")
+        .header("Content-Type", "text/csv")
+        .body(
+            "id;puissance;tcouleur;type_lampe;armoire;groupe;lon;lat;date_pose\n\
+             1;35;3000;LED;A1;G1;4.8500;45.7600;2021\n",
+        )
+        .send()
+        .await
+        .expect("import");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+
+    let cabinet = "urn:ngsi-ld:StreetlightControlCabinet:Testville:A1";
+    let r = call(reqwest::Method::POST, "/commands")
+        .json(
+            &serde_json::json!({"target": {"kind": "cabinet", "id": cabinet},
+                                  "action": "dim", "levelPct": 30, "why": "essai passerelle"}),
+        )
+        .send()
+        .await
+        .expect("command");
+    let status = r.status();
+    let ack: serde_json::Value = r.json().await.expect("JSON");
+    assert_eq!(
+        status,
+        200,
+        "{ack}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(ack["levelPct"], serde_json::json!(30.0), "{ack}");
+    assert_eq!(ack["attempts"], serde_json::json!(1), "{ack}");
+
+    let seen = seen.lock().expect("gateway log").clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (line, auth, body) = &seen[0];
+    assert!(line.starts_with("POST /talq/commands "), "{line}");
+    assert_eq!(auth, &format!("Bearer {token}"));
+    assert_eq!(body["commandId"], ack["commandId"]);
+    assert_eq!(
+        body["target"],
+        serde_json::json!({"kind": "cabinet", "id": cabinet})
+    );
+    assert_eq!(
+        body["value"],
+        serde_json::json!({"lightState": "on", "level": 30.0})
+    );
+
+    let audit: serde_json::Value = call(reqwest::Method::GET, "/audit?limit=1")
+        .send()
+        .await
+        .expect("audit")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        audit[0]["outcome"]["outcome"],
+        serde_json::json!("acknowledged"),
+        "{audit}"
+    );
+    assert_eq!(audit[0]["outcome"]["attempts"], serde_json::json!(1));
+    assert_eq!(audit[0]["why"], serde_json::json!("essai passerelle"));
+    drop(server);
+}

@@ -7,15 +7,17 @@
 //! log: a key covering it); importing, zones, programs and commands need an editor key;
 //! settings need an admin key. An emergency override needs an admin key or a key whose id
 //! the tenant's settings list in `emergencyKeyIds` (the rescue services' keys). Every
-//! command, program decision and emergency request — refusals included — is kept as a
-//! `LightingAuditRecord` entity: who (key id), when, why, what, outcome.
+//! command, program decision, emergency request and deletion of a zone or program —
+//! refusals included — is kept as a `LightingAuditRecord` entity: who (key id), when, why,
+//! what, outcome; the log is read page by page.
 
+mod extract;
 mod runtime;
 pub(crate) mod service;
 mod store;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,18 +26,17 @@ use chrono::NaiveDate;
 use jumeau_lighting::import::Crs;
 use jumeau_lighting::Zone;
 use jumeau_model::NgsiError;
-use jumeau_twin::Role;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use extract::{Administer, Edit, JsonBody, Keyed, Params, Read, Tenant};
 pub use runtime::LightingConfig;
 pub(crate) use runtime::{spawn_reverter, Control};
 use service::{CommandOutcome, FileFormat, ProgramRecord, Settings};
 
 use crate::problem::{ApiError, ApiResult};
 use crate::render;
-use crate::request::{read_body, require_json, Meta};
+use crate::request::{read_body, Meta};
 use crate::App;
 
 /// The routes of this module, mounted under `/`.
@@ -86,7 +87,8 @@ struct LightingQuery {
     crs: Option<String>,
     /// Import: check only, write nothing.
     dry_run: Option<bool>,
-    /// Programs: the reason of the change, for the audit log.
+    /// Programs and deletions of zones and programs: the reason of the change, for the
+    /// audit log.
     why: Option<String>,
     /// Sun: latitude.
     lat: Option<f64>,
@@ -96,85 +98,50 @@ struct LightingQuery {
     date: Option<NaiveDate>,
     /// Energy: the year.
     year: Option<i32>,
-    /// Audit: how many records, newest first (100 by default, at most 1000).
+    /// Audit: how many records, newest first ([`AUDIT_DEFAULT_LIMIT`] by default, at most
+    /// [`AUDIT_MAX_LIMIT`]).
     limit: Option<usize>,
+    /// Audit: how many of the newest records to skip (0 by default).
+    offset: Option<usize>,
+    /// Audit: accepted for NGSI-LD clients; the total is always in `NGSILD-Results-Count`.
+    #[allow(dead_code)]
+    count: Option<bool>,
 }
 
-const ACCEPTED: &str = "format, crs, dryRun, why, lat, lon, date (YYYY-MM-DD), year, limit";
+const ACCEPTED: &str =
+    "format, crs, dryRun, why, lat, lon, date (YYYY-MM-DD), year, limit, offset, count";
 
-/// The query string, or a clear error.
-fn query(
-    q: Result<Query<LightingQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<LightingQuery> {
-    q.map(|Query(q)| q).map_err(|e| {
-        ApiError(NgsiError::bad_data(format!(
-            "invalid query parameters: {}; accepted: {ACCEPTED}",
-            e.body_text()
-        )))
-    })
-}
-
-type Q = Result<Query<LightingQuery>, axum::extract::rejection::QueryRejection>;
-
-/// A JSON body read as `T`.
-async fn json_body<T: DeserializeOwned>(
-    app: &App,
-    headers: &HeaderMap,
-    body: Body,
-) -> ApiResult<T> {
-    require_json(headers)?;
-    let bytes = read_body(headers, body, app.config.max_body_bytes).await?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError(NgsiError::bad_data(format!(
-            "the body does not match what this endpoint takes: {e}; see /openapi.json"
-        )))
-    })
-}
-
-/// The tenant of a read, checked.
-async fn readable(app: &App, meta: &Meta) -> ApiResult<String> {
-    app.readable_tenant(meta).await?;
-    Ok(meta.tenant.clone())
-}
-
-/// The tenant of a write, checked for `role`.
-fn writable(app: &App, meta: &Meta, role: Role) -> ApiResult<String> {
-    app.twin.auth.check_role(&meta.caller, &meta.tenant, role)?;
-    Ok(meta.tenant.clone())
-}
+/// How many audit records a page holds when `limit` is not given.
+const AUDIT_DEFAULT_LIMIT: usize = 100;
+/// The largest page of audit records.
+const AUDIT_MAX_LIMIT: usize = 1000;
 
 fn ok(v: impl serde::Serialize) -> ApiResult {
     Ok(render::plain(StatusCode::OK, json!(v)))
 }
 
 /// GET /jumeau/v1/lighting/settings
-async fn get_settings(State(app): State<App>, meta: Meta) -> ApiResult {
-    let tenant = readable(&app, &meta).await?;
-    ok(service::settings(&app, &tenant).await?)
+async fn get_settings(State(app): State<App>, t: Tenant<Read>) -> ApiResult {
+    ok(service::settings(&app, &t.name).await?)
 }
 
 /// PUT /jumeau/v1/lighting/settings (admin)
 async fn put_settings(
     State(app): State<App>,
-    meta: Meta,
-    headers: HeaderMap,
-    body: Body,
+    t: Tenant<Administer>,
+    JsonBody(s): JsonBody<Settings>,
 ) -> ApiResult {
-    let tenant = writable(&app, &meta, Role::Admin)?;
-    let s: Settings = json_body(&app, &headers, body).await?;
-    ok(service::save_settings(&app, &tenant, s).await?)
+    ok(service::save_settings(&app, &t.name, s).await?)
 }
 
 /// POST /jumeau/v1/lighting/inventory/import: a CSV or GeoJSON inventory file.
 async fn import(
     State(app): State<App>,
-    meta: Meta,
-    q: Q,
+    Params(q): Params,
+    t: Tenant<Edit>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let q = query(q)?;
-    let tenant = writable(&app, &meta, Role::Editor)?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -212,7 +179,7 @@ async fn import(
     let bytes = read_body(&headers, body, app.config.max_body_bytes).await?;
     let report = service::import(
         &app,
-        &tenant,
+        &t.name,
         format,
         crs,
         q.dry_run.unwrap_or(false),
@@ -223,9 +190,8 @@ async fn import(
 }
 
 /// GET /jumeau/v1/lighting/map: points lumineux with state and compliance (GeoJSON).
-async fn map(State(app): State<App>, meta: Meta) -> ApiResult {
-    let tenant = readable(&app, &meta).await?;
-    let mut resp = render::plain(StatusCode::OK, service::map(&app, &tenant).await?);
+async fn map(State(app): State<App>, t: Tenant<Read>) -> ApiResult {
+    let mut resp = render::plain(StatusCode::OK, service::map(&app, &t.name).await?);
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/geo+json"),
@@ -235,10 +201,13 @@ async fn map(State(app): State<App>, meta: Meta) -> ApiResult {
 
 /// GET /jumeau/v1/lighting/compliance: the report, as JSON or CSV (`format=csv` or
 /// `Accept: text/csv`).
-async fn compliance(State(app): State<App>, meta: Meta, q: Q, headers: HeaderMap) -> ApiResult {
-    let q = query(q)?;
-    let tenant = readable(&app, &meta).await?;
-    let report = service::compliance(&app, &tenant).await?;
+async fn compliance(
+    State(app): State<App>,
+    Params(q): Params,
+    t: Tenant<Read>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let report = service::compliance(&app, &t.name).await?;
     let wants_csv = match q.format.as_deref() {
         Some("csv") => true,
         Some("json") | None => headers
@@ -281,20 +250,16 @@ async fn compliance(State(app): State<App>, meta: Meta, q: Q, headers: HeaderMap
 }
 
 /// GET /jumeau/v1/lighting/zones
-async fn list_zones(State(app): State<App>, meta: Meta) -> ApiResult {
-    let tenant = readable(&app, &meta).await?;
-    ok(service::zones(&app, &tenant).await?)
+async fn list_zones(State(app): State<App>, t: Tenant<Read>) -> ApiResult {
+    ok(service::zones(&app, &t.name).await?)
 }
 
 /// POST /jumeau/v1/lighting/zones
 async fn create_zone(
     State(app): State<App>,
-    meta: Meta,
-    headers: HeaderMap,
-    body: Body,
+    t: Tenant<Edit>,
+    JsonBody(mut v): JsonBody<Value>,
 ) -> ApiResult {
-    let tenant = writable(&app, &meta, Role::Editor)?;
-    let mut v: Value = json_body(&app, &headers, body).await?;
     if let Some(o) = v.as_object_mut() {
         o.entry("id")
             .or_insert_with(|| json!(format!("urn:ngsi-ld:{}:{}", store::ZONE, uuid_like())));
@@ -305,7 +270,7 @@ async fn create_zone(
              category, protection, caps"
         )))
     })?;
-    let zone = service::save_zone(&app, &tenant, zone).await?;
+    let zone = service::save_zone(&app, &t.name, zone).await?;
     Ok(render::plain(StatusCode::CREATED, json!(zone)))
 }
 
@@ -319,68 +284,69 @@ fn uuid_like() -> String {
 }
 
 /// GET /jumeau/v1/lighting/zones/{id}
-async fn get_zone(State(app): State<App>, meta: Meta, Path(id): Path<String>) -> ApiResult {
-    let tenant = readable(&app, &meta).await?;
-    ok(service::zone(&app, &tenant, &id).await?)
+async fn get_zone(State(app): State<App>, t: Tenant<Read>, Path(id): Path<String>) -> ApiResult {
+    ok(service::zone(&app, &t.name, &id).await?)
 }
 
 /// PUT /jumeau/v1/lighting/zones/{id}: replaces the zone (its caps included).
 async fn put_zone(
     State(app): State<App>,
-    meta: Meta,
+    t: Tenant<Edit>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(mut v): JsonBody<Value>,
 ) -> ApiResult {
-    let tenant = writable(&app, &meta, Role::Editor)?;
-    let mut v: Value = json_body(&app, &headers, body).await?;
     if let Some(o) = v.as_object_mut() {
         o.insert("id".into(), json!(id));
     }
     let zone: Zone = serde_json::from_value(v)
         .map_err(|e| ApiError(NgsiError::bad_data(format!("the body is not a zone: {e}"))))?;
-    ok(service::save_zone(&app, &tenant, zone).await?)
+    ok(service::save_zone(&app, &t.name, zone).await?)
 }
 
-/// DELETE /jumeau/v1/lighting/zones/{id}
-async fn delete_zone(State(app): State<App>, meta: Meta, Path(id): Path<String>) -> ApiResult {
-    let tenant = writable(&app, &meta, Role::Editor)?;
-    service::delete(&app, &tenant, store::ZONE, &id).await?;
+/// DELETE /jumeau/v1/lighting/zones/{id}?why=: audited.
+async fn delete_zone(
+    State(app): State<App>,
+    meta: Meta,
+    Path(id): Path<String>,
+    Params(q): Params,
+) -> ApiResult {
+    let why = why_or(&q, "zone supprimée");
+    service::delete(&app, &meta, &meta.tenant, store::ZONE, &id, &why).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// GET /jumeau/v1/lighting/programs
-async fn list_programs(State(app): State<App>, meta: Meta) -> ApiResult {
-    let tenant = readable(&app, &meta).await?;
-    ok(service::programs(&app, &tenant).await?)
+async fn list_programs(State(app): State<App>, t: Tenant<Read>) -> ApiResult {
+    ok(service::programs(&app, &t.name).await?)
+}
+
+/// The reason of a change, for the audit log: `why` when given, else `default`.
+fn why_or(q: &LightingQuery, default: &str) -> String {
+    q.why
+        .clone()
+        .filter(|w| !w.trim().is_empty())
+        .unwrap_or_else(|| default.into())
 }
 
 /// The reason of a program change, for the audit log.
 fn program_why(q: &LightingQuery) -> String {
-    q.why
-        .clone()
-        .filter(|w| !w.trim().is_empty())
-        .unwrap_or_else(|| "programme enregistré".into())
+    why_or(q, "programme enregistré")
 }
 
 /// POST /jumeau/v1/lighting/programs: checked against the zones' rules, then saved.
 async fn create_program(
     State(app): State<App>,
     meta: Meta,
-    q: Q,
-    headers: HeaderMap,
-    body: Body,
+    Params(q): Params,
+    JsonBody(record): JsonBody<ProgramRecord>,
 ) -> ApiResult {
-    let q = query(q)?;
-    let record: ProgramRecord = json_body(&app, &headers, body).await?;
     let saved = service::save_program(&app, &meta, &meta.tenant, record, &program_why(&q)).await?;
     Ok(render::plain(StatusCode::CREATED, json!(saved)))
 }
 
 /// GET /jumeau/v1/lighting/programs/{id}
-async fn get_program(State(app): State<App>, meta: Meta, Path(id): Path<String>) -> ApiResult {
-    let tenant = readable(&app, &meta).await?;
-    ok(service::program(&app, &tenant, &id).await?)
+async fn get_program(State(app): State<App>, t: Tenant<Read>, Path(id): Path<String>) -> ApiResult {
+    ok(service::program(&app, &t.name, &id).await?)
 }
 
 /// PUT /jumeau/v1/lighting/programs/{id}: checked against the zones' rules, then saved.
@@ -388,12 +354,9 @@ async fn put_program(
     State(app): State<App>,
     meta: Meta,
     Path(id): Path<String>,
-    q: Q,
-    headers: HeaderMap,
-    body: Body,
+    Params(q): Params,
+    JsonBody(mut v): JsonBody<Value>,
 ) -> ApiResult {
-    let q = query(q)?;
-    let mut v: Value = json_body(&app, &headers, body).await?;
     if let Some(o) = v.as_object_mut() {
         o.insert("id".into(), json!(id));
     }
@@ -405,36 +368,44 @@ async fn put_program(
     ok(service::save_program(&app, &meta, &meta.tenant, record, &program_why(&q)).await?)
 }
 
-/// DELETE /jumeau/v1/lighting/programs/{id}: its armoires and groups go back to dusk to
-/// dawn at full power.
-async fn delete_program(State(app): State<App>, meta: Meta, Path(id): Path<String>) -> ApiResult {
-    let tenant = writable(&app, &meta, Role::Editor)?;
-    service::delete(&app, &tenant, store::PROGRAM, &id).await?;
+/// DELETE /jumeau/v1/lighting/programs/{id}?why=: its armoires and groups go back to dusk
+/// to dawn at full power; audited.
+async fn delete_program(
+    State(app): State<App>,
+    meta: Meta,
+    Path(id): Path<String>,
+    Params(q): Params,
+) -> ApiResult {
+    let why = why_or(&q, "programme supprimé");
+    service::delete(&app, &meta, &meta.tenant, store::PROGRAM, &id, &why).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// POST /jumeau/v1/lighting/preview: a program's light level over one night.
-async fn preview(State(app): State<App>, meta: Meta, headers: HeaderMap, body: Body) -> ApiResult {
-    let tenant = readable(&app, &meta).await?;
-    let req = json_body(&app, &headers, body).await?;
-    ok(service::preview(&app, &tenant, req).await?)
+async fn preview(
+    State(app): State<App>,
+    t: Tenant<Read>,
+    JsonBody(req): JsonBody<service::PreviewRequest>,
+) -> ApiResult {
+    ok(service::preview(&app, &t.name, req).await?)
 }
 
 /// GET /jumeau/v1/lighting/sun?lat=&lon=&date=
-async fn sun(State(app): State<App>, meta: Meta, q: Q) -> ApiResult {
-    let q = query(q)?;
-    let tenant = readable(&app, &meta).await?;
+async fn sun(State(app): State<App>, Params(q): Params, t: Tenant<Read>) -> ApiResult {
     let (Some(lat), Some(lon)) = (q.lat, q.lon) else {
         return Err(ApiError(NgsiError::bad_data(
             "give lat and lon (WGS84 degrees), and optionally date (YYYY-MM-DD)",
         )));
     };
-    ok(service::sun(&app, &tenant, lat, lon, q.date).await?)
+    ok(service::sun(&app, &t.name, lat, lon, q.date).await?)
 }
 
 /// POST /jumeau/v1/lighting/commands: on, off or dim, retried until acknowledged.
-async fn command(State(app): State<App>, meta: Meta, headers: HeaderMap, body: Body) -> ApiResult {
-    let req = json_body(&app, &headers, body).await?;
+async fn command(
+    State(app): State<App>,
+    meta: Meta,
+    JsonBody(req): JsonBody<service::CommandRequest>,
+) -> ApiResult {
     match service::command(&app, &meta, &meta.tenant, req).await? {
         CommandOutcome::Acknowledged(v) => ok(v),
         CommandOutcome::NotAcknowledged(detail) => Ok(not_acknowledged(&detail)),
@@ -458,52 +429,61 @@ fn not_acknowledged(detail: &str) -> Response {
 }
 
 /// GET /jumeau/v1/lighting/emergency: overrides, newest first.
-async fn list_emergencies(State(app): State<App>, meta: Meta) -> ApiResult {
-    let tenant = readable(&app, &meta).await?;
-    ok(service::emergencies(&app, &tenant).await?)
+async fn list_emergencies(State(app): State<App>, t: Tenant<Read>) -> ApiResult {
+    ok(service::emergencies(&app, &t.name).await?)
 }
 
 /// POST /jumeau/v1/lighting/emergency: a zone at 100 % for a while.
 async fn start_emergency(
     State(app): State<App>,
     meta: Meta,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(req): JsonBody<service::EmergencyRequest>,
 ) -> ApiResult {
-    let req = json_body(&app, &headers, body).await?;
     let record = service::start_emergency(&app, &meta, &meta.tenant, req).await?;
     Ok(render::plain(StatusCode::CREATED, json!(record)))
 }
 
 /// GET /jumeau/v1/lighting/energy?year=
-async fn energy(State(app): State<App>, meta: Meta, q: Q) -> ApiResult {
-    let q = query(q)?;
-    let tenant = readable(&app, &meta).await?;
+async fn energy(State(app): State<App>, Params(q): Params, t: Tenant<Read>) -> ApiResult {
     let year = match q.year {
         Some(y) => y,
         None => chrono::Datelike::year(&app.lighting.config.clock.now()),
     };
-    ok(service::energy(&app, &tenant, year).await?)
+    ok(service::energy(&app, &t.name, year).await?)
 }
 
 /// GET /jumeau/v1/lighting/faults
-async fn faults(State(app): State<App>, meta: Meta) -> ApiResult {
-    let tenant = readable(&app, &meta).await?;
-    ok(service::faults(&app, &tenant).await?)
+async fn faults(State(app): State<App>, t: Tenant<Read>) -> ApiResult {
+    ok(service::faults(&app, &t.name).await?)
 }
 
-/// GET /jumeau/v1/lighting/audit?limit=: needs a key covering the tenant, even when the
-/// tenant is public (the log names keys).
-async fn audit(State(app): State<App>, meta: Meta, q: Q) -> ApiResult {
-    let q = query(q)?;
-    app.twin
-        .auth
-        .check_read(&meta.caller, &meta.tenant, false)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError(NgsiError::bad_data(
-            "limit must be between 1 and 1000",
-        )));
+/// GET /jumeau/v1/lighting/audit?limit=&offset=: one page of the log, newest first, with
+/// the number of records in all in `NGSILD-Results-Count` and the next page in a `Link`
+/// header (`rel="next"`). Needs a key covering the tenant, even when the tenant is public
+/// (the log names keys).
+async fn audit(State(app): State<App>, Params(q): Params, t: Tenant<Keyed>) -> ApiResult {
+    let limit = q.limit.unwrap_or(AUDIT_DEFAULT_LIMIT);
+    if !(1..=AUDIT_MAX_LIMIT).contains(&limit) {
+        return Err(ApiError(NgsiError::bad_data(format!(
+            "limit must be between 1 and {AUDIT_MAX_LIMIT}; page further with offset"
+        ))));
     }
-    ok(service::audit(&app, &meta.tenant, limit).await?)
+    let offset = q.offset.unwrap_or(0);
+    let page = service::audit(&app, &t.name, limit, offset).await?;
+    let mut resp = render::plain(StatusCode::OK, json!(page.records));
+    let h = resp.headers_mut();
+    h.insert(
+        header::HeaderName::from_static("ngsild-results-count"),
+        HeaderValue::from(page.total),
+    );
+    if offset.saturating_add(limit) < page.total {
+        let next = format!(
+            "</jumeau/v1/lighting/audit?limit={limit}&offset={}>; rel=\"next\"",
+            offset + limit
+        );
+        if let Ok(v) = HeaderValue::from_str(&next) {
+            h.insert(header::LINK, v);
+        }
+    }
+    Ok(resp)
 }

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jumeau_lighting::control::{
-    AuditLog, Clock, CommandTracker, LightingDriver, RetryPolicy, SimulatedCabinets, SystemClock,
+    AuditLog, Clock, CommandTracker, GatewayError, LightingDriver, RetryPolicy, SimulatedCabinets,
+    SystemClock, TalqDriver,
 };
 
 use crate::App;
@@ -36,6 +37,34 @@ impl Default for LightingConfig {
             retry: RetryPolicy::default(),
             revert_every: Duration::from_secs(15),
         }
+    }
+}
+
+impl LightingConfig {
+    /// The environment variable holding the bearer token of the lighting gateway. The token
+    /// is taken from the environment only, never from the command line, so that it does not
+    /// show in the process list.
+    pub const GATEWAY_TOKEN_ENV: &'static str = "JUMEAU_LIGHTING_GATEWAY_TOKEN";
+
+    /// The default wait for one attempt of a command at the gateway.
+    pub const DEFAULT_GATEWAY_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// These settings with commands sent to the TALQ-style gateway at `url` (commands are
+    /// posted to `<url>/commands`, with `Authorization: Bearer <token>` when a token is
+    /// given) instead of the simulated armoires. `timeout` bounds each attempt; the retry
+    /// policy still decides how many attempts are made.
+    ///
+    /// The URL is checked now, so that a server does not start with a gateway it could
+    /// never reach: see [`TalqDriver::new`] for what is refused.
+    pub fn with_talq_gateway(
+        mut self,
+        url: &str,
+        token: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, GatewayError> {
+        let driver = TalqDriver::new(url, token, timeout)?;
+        self.driver = Some(Arc::new(driver));
+        Ok(self)
     }
 }
 

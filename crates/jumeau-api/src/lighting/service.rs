@@ -308,12 +308,31 @@ fn control_error(e: ControlError) -> ApiError {
     ApiError(NgsiError::new(kind, e.to_string()))
 }
 
-/// The audit records of a tenant, newest first.
-pub(crate) async fn audit(app: &App, tenant: &str, limit: usize) -> Result<Vec<AuditEntry>> {
+/// One page of a tenant's audit log.
+#[derive(Debug)]
+pub(crate) struct AuditPage {
+    /// The records of the page, newest first.
+    pub records: Vec<AuditEntry>,
+    /// How many records the tenant holds in all.
+    pub total: usize,
+}
+
+/// The audit records of a tenant, newest first: `limit` of them after skipping `offset`.
+///
+/// The records are sorted by the instant of their decision, which is not the order of
+/// their ids (those follow the time of writing), so every record is read to sort them; a
+/// tenant's log grows by a few records per command, which keeps this cheap.
+pub(crate) async fn audit(
+    app: &App,
+    tenant: &str,
+    limit: usize,
+    offset: usize,
+) -> Result<AuditPage> {
     let mut all: Vec<AuditEntry> = store::records(app, tenant, AUDIT, None).await?;
     all.sort_by(|a, b| (b.record.at, &b.id).cmp(&(a.record.at, &a.id)));
-    all.truncate(limit);
-    Ok(all)
+    let total = all.len();
+    let records = all.into_iter().skip(offset).take(limit).collect();
+    Ok(AuditPage { records, total })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -349,8 +368,25 @@ pub(crate) struct ImportReport {
 /// Imports an inventory file into the tenant (unless `dry_run`): points lumineux,
 /// armoires and groups are created or have their attributes updated; rejected rows are
 /// reported and nothing of them is written.
+///
+/// Every row is checked before anything is written; the accepted rows then land all
+/// together or not at all (see [`store::write_all_or_nothing`]): an import that fails
+/// midway leaves the tenant as it was.
 pub(crate) async fn import(
     app: &App,
+    tenant: &str,
+    format: FileFormat,
+    crs: Crs,
+    dry_run: bool,
+    bytes: &[u8],
+) -> Result<ImportReport> {
+    import_via(app, &app.twin, tenant, format, crs, dry_run, bytes).await
+}
+
+/// [`import`], writing through `sink` (the twin, or a failing one in tests).
+async fn import_via(
+    app: &App,
+    sink: &impl store::BatchSink,
     tenant: &str,
     format: FileFormat,
     crs: Crs,
@@ -382,7 +418,7 @@ pub(crate) async fn import(
                 replace: false,
             })
             .collect();
-        store::write(app, tenant, ops).await?;
+        store::write_all_or_nothing(app, sink, tenant, ops).await?;
     }
     Ok(ImportReport {
         dry_run,
@@ -458,15 +494,77 @@ pub(crate) async fn zone(app: &App, tenant: &str, id: &str) -> Result<Zone> {
         .ok_or_else(|| not_found("zone", id))
 }
 
-/// Deletes a record of a type; 404 when absent.
-pub(crate) async fn delete(app: &App, tenant: &str, ty: &str, id: &str) -> Result<()> {
+/// Deletes a zone or a program (`ty` is [`ZONE`] or [`PROGRAM`]) and audits it like the
+/// other changes: who (key id), when, why, and what was deleted (for a program, the
+/// armoires and groups that go back to dusk to dawn at full power). A key without the
+/// editor role is refused, and the refusal is audited too; an absent record is a 404 and
+/// leaves no audit record (nothing changed).
+pub(crate) async fn delete(
+    app: &App,
+    meta: &Meta,
+    tenant: &str,
+    ty: &str,
+    id: &str,
+    why: &str,
+) -> Result<()> {
+    let s = settings(app, tenant).await?;
+    let actor = actor(app, meta, tenant, &s)?;
     let id = record_id(ty, id);
-    match app.twin.store.get(tenant, &id).await? {
-        Some(e) if e.has_type(&iri(ty)) => {
-            store::write(app, tenant, vec![WriteOp::Delete { id: id.clone() }]).await
-        }
-        _ => Err(not_found(ty, &id)),
+    let what = if ty == ZONE {
+        format!("suppression de la zone {id}")
+    } else {
+        format!("suppression du programme {id}")
+    };
+    let log = AuditLog::default();
+    if !actor.may_operate {
+        let reason = "rôle sans droit de modification : une clé editor ou admin est nécessaire";
+        refuse(app, &log, &actor, why, None, what, vec![reason.into()]);
+        persist_audit(app, tenant, Some(&actor.name), &log).await;
+        return Err(ApiError(NgsiError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "key {} may not delete this {}: it needs the editor or admin role",
+                actor.name,
+                if ty == ZONE { "zone" } else { "program" }
+            ),
+        )));
     }
+    let Some(existing) = app
+        .twin
+        .store
+        .get(tenant, &id)
+        .await?
+        .filter(|e| e.has_type(&iri(ty)))
+    else {
+        return Err(not_found(ty, &id));
+    };
+    // A program's targets, so that the record says what goes back to full power.
+    let targets: Vec<String> = if ty == PROGRAM {
+        store::from_entity::<ProgramRecord>(&existing, None)
+            .map(|r| r.targets.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    store::write(app, tenant, vec![WriteOp::Delete { id: id.clone() }]).await?;
+    let action = if targets.is_empty() {
+        what
+    } else {
+        format!(
+            "{what} ({} : retour au plein feu du crépuscule à l'aube)",
+            targets.join(", ")
+        )
+    };
+    log.push(AuditRecord {
+        at: now(app),
+        actor: actor.name.clone(),
+        why: why.to_string(),
+        target: None,
+        action,
+        outcome: Outcome::Deleted { id },
+    });
+    persist_audit(app, tenant, Some(&actor.name), &log).await;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1301,4 +1399,164 @@ pub(crate) async fn map(app: &App, tenant: &str) -> Result<Value> {
         })
         .collect();
     Ok(json!({"type": "FeatureCollection", "features": features}))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    use jumeau_lighting::Streetlight;
+    use jumeau_store::sqlite::{SqliteOptions, SqliteStore};
+    use jumeau_store::WriteOutcome;
+    use jumeau_twin::Twin;
+
+    use super::*;
+    use crate::ApiConfig;
+
+    const TENANT: &str = "essai";
+
+    /// How the test sink breaks the second batch.
+    #[derive(Clone, Copy)]
+    enum Break {
+        /// The whole batch is lost (the store went away).
+        LoseBatch,
+        /// The batch lands except its last operation, which is refused.
+        RefuseLast,
+    }
+
+    /// The twin, except that the second batch fails as told.
+    struct Failing {
+        twin: Twin,
+        calls: AtomicUsize,
+        how: Break,
+    }
+
+    impl store::BatchSink for Failing {
+        async fn write_batch(
+            &self,
+            tenant: &str,
+            mut batch: Vec<WriteOp>,
+        ) -> Result<Vec<std::result::Result<WriteOutcome, NgsiError>>> {
+            if self.calls.fetch_add(1, Ordering::SeqCst) != 1 {
+                return self.twin.write_batch(tenant, batch).await;
+            }
+            match self.how {
+                Break::LoseBatch => Err(ApiError(NgsiError::new(
+                    ErrorKind::ServiceUnavailable,
+                    "the disk is full",
+                ))),
+                Break::RefuseLast => {
+                    batch.pop();
+                    let mut results = self.twin.write_batch(tenant, batch).await?;
+                    results.push(Err(NgsiError::bad_data("refused on purpose")));
+                    Ok(results)
+                }
+            }
+        }
+    }
+
+    /// An inventory of `n` points lumineux of `power` W on 5 armoires and 7 groups.
+    fn csv(n: usize, power: u32) -> String {
+        let mut out =
+            String::from("id;puissance;tcouleur;type_lampe;armoire;groupe;lon;lat;date_pose\n");
+        for i in 1..=n {
+            let (lon, lat) = (
+                4.80 + (i % 100) as f64 * 1e-4,
+                45.70 + (i / 100) as f64 * 1e-4,
+            );
+            out.push_str(&format!(
+                "{i};{power};3000;LED;A{};G{};{lon:.5};{lat:.5};2021\n",
+                i % 5,
+                i % 7
+            ));
+        }
+        out
+    }
+
+    async fn streetlights(app: &App) -> Vec<Streetlight> {
+        store::list(app, TENANT, "Streetlight")
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| Streetlight::from_entity(e).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_import_failing_after_its_first_batch_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
+        let twin = Twin::new(Arc::new(store));
+        let app = App::new(twin.clone(), ApiConfig::default());
+        // One point lumineux already there, which the failed imports would update.
+        let before = csv(1, 35);
+        let report = super::import(
+            &app,
+            TENANT,
+            FileFormat::Csv,
+            Crs::Wgs84,
+            false,
+            before.as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.imported, 1);
+        let original = streetlights(&app).await;
+        assert_eq!(original[0].luminaire.power_w, 35.0);
+
+        // 1,200 points lumineux, 5 armoires, 7 groups: two batches; the second fails.
+        let big = csv(1200, 50);
+        for how in [Break::LoseBatch, Break::RefuseLast] {
+            let sink = Failing {
+                twin: twin.clone(),
+                calls: AtomicUsize::new(0),
+                how,
+            };
+            let err = import_via(
+                &app,
+                &sink,
+                TENANT,
+                FileFormat::Csv,
+                Crs::Wgs84,
+                false,
+                big.as_bytes(),
+            )
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("the import did not fail"));
+            assert!(
+                err.0.detail.contains("every change was undone"),
+                "{}",
+                err.0.detail
+            );
+            assert!(
+                sink.calls.load(Ordering::SeqCst) > 2,
+                "the undo went through the sink"
+            );
+            let left = streetlights(&app).await;
+            assert_eq!(left.len(), 1, "only the point lumineux from before is left");
+            assert_eq!(left[0], original[0], "and it is as it was");
+            // The armoire and group of the point lumineux from before; none of the others.
+            for ty in ["StreetlightControlCabinet", "StreetlightGroup"] {
+                let n = store::list(&app, TENANT, ty).await.unwrap().len();
+                assert_eq!(n, 1, "only the {ty} from before is left");
+            }
+        }
+
+        // Without a failure, every row lands.
+        let report = super::import(
+            &app,
+            TENANT,
+            FileFormat::Csv,
+            Crs::Wgs84,
+            false,
+            big.as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.imported, 1200);
+        assert_eq!(streetlights(&app).await.len(), 1200);
+    }
 }

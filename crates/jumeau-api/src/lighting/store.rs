@@ -11,8 +11,8 @@ use jumeau_geo::Geometry;
 use jumeau_lighting::ngsi::{iri, term};
 use jumeau_lighting::{Cabinet, Group, Inventory, Streetlight};
 use jumeau_model::query::{EntityQuery, TypeExpr, MAX_LIMIT};
-use jumeau_model::{Attribute, AttributeValue, Entity, NgsiError};
-use jumeau_store::WriteOp;
+use jumeau_model::{Attribute, AttributeValue, Entity, ErrorKind, NgsiError};
+use jumeau_store::{WriteOp, WriteOutcome};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -154,6 +154,168 @@ pub(crate) async fn write(app: &App, tenant: &str, ops: Vec<WriteOp>) -> Result<
         }
     }
     Ok(())
+}
+
+/// Where the batches of [`write_all_or_nothing`] go: the twin (with its notifications), or,
+/// in tests, a twin that fails on purpose.
+pub(crate) trait BatchSink: Sync {
+    /// Runs one batch of writes; one result per operation, in order.
+    async fn write_batch(
+        &self,
+        tenant: &str,
+        batch: Vec<WriteOp>,
+    ) -> Result<Vec<Result<WriteOutcome, NgsiError>>, ApiError>;
+}
+
+impl BatchSink for jumeau_twin::Twin {
+    async fn write_batch(
+        &self,
+        tenant: &str,
+        batch: Vec<WriteOp>,
+    ) -> Result<Vec<Result<WriteOutcome, NgsiError>>, ApiError> {
+        Ok(self.write(tenant, batch).await?)
+    }
+}
+
+/// The entities that exist now among `ids`, by id.
+async fn snapshot(
+    app: &App,
+    tenant: &str,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, Entity>, ApiError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(MAX_LIMIT) {
+        let query = EntityQuery {
+            ids: chunk.to_vec(),
+            limit: MAX_LIMIT,
+            ..EntityQuery::default()
+        };
+        for e in app.twin.store.query(tenant, &query).await?.entities {
+            out.insert(e.id.clone(), e);
+        }
+    }
+    Ok(out)
+}
+
+/// Writes every operation or none of them, in batches of [`MAX_LIMIT`].
+///
+/// The store runs each batch in one transaction but offers no transaction spanning several
+/// batches, and isolates each operation of a batch (one failure does not undo the others).
+/// So this reads, before each batch, the entities it is about to touch, and when any write
+/// fails — an operation refused, or a whole batch lost — it undoes every write already made,
+/// newest first: an entity the failed run created is deleted, one it changed is put back as
+/// it was read (system timestamps included). The error then says that nothing was kept.
+///
+/// What an undo cannot take back: the attribute history keeps the values that were written
+/// then undone, subscribers are notified of both the writes and the undo, and a change made
+/// by someone else to the same entities between the write and the undo is overwritten by
+/// the undo. If the undo itself fails, the error lists the entities left changed; running
+/// the same import again (its writes are upserts) completes it.
+pub(crate) async fn write_all_or_nothing(
+    app: &App,
+    sink: &impl BatchSink,
+    tenant: &str,
+    ops: Vec<WriteOp>,
+) -> Result<(), ApiError> {
+    let mut undo: Vec<WriteOp> = Vec::new();
+    let mut ops = ops.into_iter().peekable();
+    let mut done = 0usize;
+    while ops.peek().is_some() {
+        let batch: Vec<WriteOp> = ops.by_ref().take(MAX_LIMIT).collect();
+        let ids: Vec<String> = batch.iter().map(|o| o.entity_id().to_string()).collect();
+        let before = match snapshot(app, tenant, &ids).await {
+            Ok(b) => b,
+            Err(e) => return Err(undone(sink, tenant, undo, done, e).await),
+        };
+        let restore = |id: &String| match before.get(id) {
+            Some(e) => WriteOp::Restore(e.clone()),
+            None => WriteOp::Delete { id: id.clone() },
+        };
+        let results = match sink.write_batch(tenant, batch).await {
+            Ok(r) => r,
+            Err(e) => {
+                // The batch may or may not have landed: put all of it back too.
+                undo.extend(ids.iter().map(restore));
+                return Err(undone(sink, tenant, undo, done, e).await);
+            }
+        };
+        let mut failed = None;
+        for (id, r) in ids.iter().zip(results) {
+            match r {
+                Ok(_) => undo.push(restore(id)),
+                Err(e) if failed.is_none() => {
+                    failed = Some(ApiError(NgsiError::new(
+                        e.kind,
+                        format!("{id}: {}", e.detail),
+                    )));
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(e) = failed {
+            return Err(undone(sink, tenant, undo, done, e).await);
+        }
+        done += ids.len();
+    }
+    Ok(())
+}
+
+/// Undoes the writes of a failed [`write_all_or_nothing`] (newest first) and returns the
+/// error to answer: the cause, and whether everything was put back.
+async fn undone(
+    sink: &impl BatchSink,
+    tenant: &str,
+    mut undo: Vec<WriteOp>,
+    done: usize,
+    cause: ApiError,
+) -> ApiError {
+    undo.reverse();
+    let mut left: Vec<String> = Vec::new();
+    let mut ops = undo.into_iter().peekable();
+    while ops.peek().is_some() {
+        let batch: Vec<WriteOp> = ops.by_ref().take(MAX_LIMIT).collect();
+        let ids: Vec<String> = batch.iter().map(|o| o.entity_id().to_string()).collect();
+        let deletes: Vec<bool> = batch
+            .iter()
+            .map(|o| matches!(o, WriteOp::Delete { .. }))
+            .collect();
+        match sink.write_batch(tenant, batch).await {
+            Ok(results) => {
+                for ((id, delete), r) in ids.into_iter().zip(deletes).zip(results) {
+                    match r {
+                        Ok(_) => {}
+                        // Already absent: nothing to take back.
+                        Err(e) if delete && e.kind == ErrorKind::ResourceNotFound => {}
+                        Err(_) => left.push(id),
+                    }
+                }
+            }
+            Err(_) => left.extend(ids),
+        }
+    }
+    let mut err = cause;
+    if left.is_empty() {
+        err.0.detail = format!(
+            "{}; the write was stopped after {done} operation(s) and every change was undone: \
+             nothing was kept, fix the cause and send the same request again",
+            err.0.detail
+        );
+    } else {
+        tracing::error!(
+            "lighting: {} entities of tenant {tenant} could not be put back after a failed \
+             write: {}",
+            left.len(),
+            left.join(", ")
+        );
+        left.truncate(20);
+        err.0.detail = format!(
+            "{}; the write was stopped and its changes could not all be undone (still changed: \
+             {}); send the same request again to complete it",
+            err.0.detail,
+            left.join(", ")
+        );
+    }
+    err
 }
 
 /// Creates or replaces whole entities.

@@ -1,11 +1,13 @@
 //! Drinking-water endpoints under `/jumeau/v1/water`: EPANET networks imported with a
 //! georeferencing transform and exported back, what-if simulations kept apart from
 //! observations, the network map, district metered areas with their minimum night flow
-//! read from the temporal history, leak alerts for the water team, and the yearly
+//! read from the temporal history, leak alerts for the water team (posted by a detector,
+//! or found by the twin itself in the history of the network's sensors), and the yearly
 //! regulatory indicators (arrêté du 2 mai 2007, décret n° 2012-97).
 //!
 //! The tenant is the `NGSILD-Tenant` header. Reads need read access to the tenant; writes
-//! an editor key. Handlers are thin: the work is in [`service`] and `jumeau-water`.
+//! an editor key (`write_body` checks it before reading the body). Handlers are thin:
+//! the work is in [`service`] and `jumeau-water`.
 
 pub mod service;
 
@@ -40,6 +42,10 @@ pub(crate) fn routes() -> Router<App> {
         .route("/jumeau/v1/water/networks/{id}/inp", get(export_inp))
         .route("/jumeau/v1/water/networks/{id}/map", get(map))
         .route("/jumeau/v1/water/networks/{id}/simulations", post(simulate))
+        .route(
+            "/jumeau/v1/water/networks/{id}/detections",
+            post(detect_leaks),
+        )
         .route(
             "/jumeau/v1/water/networks/{id}/simulations/{run}",
             get(get_simulation),
@@ -120,6 +126,22 @@ fn writable(app: &App, meta: &Meta) -> ApiResult<String> {
     Ok(meta.tenant.clone())
 }
 
+/// The prologue of every water write with a body: the request's tenant, checked, with an
+/// editor key on it, then the JSON body (content type, size at most `limit`) read into
+/// `T`. Checked in this order so that a caller without the right gets 401/403 before any
+/// complaint about the body.
+async fn write_body<T: DeserializeOwned>(
+    app: &App,
+    meta: &Meta,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> ApiResult<(String, T)> {
+    let tenant = writable(app, meta)?;
+    let value = read_json(headers, body, limit).await?;
+    Ok((tenant, value))
+}
+
 fn ok(body: Value) -> ApiResult {
     Ok(render::plain(StatusCode::OK, body))
 }
@@ -174,8 +196,8 @@ async fn import_network(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let tenant = writable(&app, &meta)?;
-    let b: ImportBody = read_json(&headers, body, app.config.max_body_bytes).await?;
+    let (tenant, b) =
+        write_body::<ImportBody>(&app, &meta, &headers, body, app.config.max_body_bytes).await?;
     let r = service::import_network(
         &app.twin,
         &tenant,
@@ -237,10 +259,52 @@ async fn simulate(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let tenant = writable(&app, &meta)?;
-    let req: service::SimulationRequest = read_json(&headers, body, SMALL_BODY).await?;
+    let (tenant, req) =
+        write_body::<service::SimulationRequest>(&app, &meta, &headers, body, SMALL_BODY).await?;
     let v = service::run_simulation(&app.twin, &tenant, &id, &req).await?;
     Ok(render::plain(StatusCode::CREATED, v))
+}
+
+/// The body of a detection run: the searched period and, optionally, the start of the
+/// leak-free training period that ends where the search begins.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DetectionBody {
+    /// Start of the searched period (RFC 3339).
+    from: String,
+    /// End of the searched period (RFC 3339, excluded).
+    to: String,
+    /// Start of the training period (RFC 3339; the week before `from` by default).
+    training_from: Option<String>,
+}
+
+/// POST /jumeau/v1/water/networks/{id}/detections: leaks looked for in the history of the
+/// network's sensors and stored as leak alerts (201 when one is new, 200 otherwise).
+async fn detect_leaks(
+    State(app): State<App>,
+    meta: Meta,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let (tenant, b) = write_body::<DetectionBody>(&app, &meta, &headers, body, SMALL_BODY).await?;
+    let req = service::DetectionRequest {
+        from: parse_time("from", &b.from)?,
+        to: parse_time("to", &b.to)?,
+        training_from: b
+            .training_from
+            .as_deref()
+            .map(|s| parse_time("trainingFrom", s))
+            .transpose()?,
+    };
+    let r = service::detect_leaks(&app.twin, &tenant, &id, &req).await?;
+    let status = if r.created > 0 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::to_value(&r).map_err(|e| NgsiError::internal(e.to_string()))?;
+    Ok(render::plain(status, body))
 }
 
 /// GET /jumeau/v1/water/networks/{id}/simulations/{run}
@@ -285,8 +349,8 @@ async fn put_dma(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let tenant = writable(&app, &meta)?;
-    let mut dma: service::Dma = read_json(&headers, body, SMALL_BODY).await?;
+    let (tenant, mut dma) =
+        write_body::<service::Dma>(&app, &meta, &headers, body, SMALL_BODY).await?;
     expand_dma(&app, &meta, &mut dma).await?;
     let created = service::put_dma(&app.twin, &tenant, &id, &dma).await?;
     let status = if created {
@@ -422,32 +486,6 @@ struct LeakEventBody {
     method: String,
 }
 
-fn alert_key(
-    network: Option<&str>,
-    method: &str,
-    t: DateTime<Utc>,
-    pipe: Option<&String>,
-) -> String {
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    };
-    format!(
-        "{}-{}-{}-{}",
-        clean(network.unwrap_or("none")),
-        clean(method),
-        t.format("%Y%m%dT%H%M"),
-        clean(pipe.map(String::as_str).unwrap_or("dma"))
-    )
-}
-
 /// POST /jumeau/v1/water/leak-events
 async fn post_leak_event(
     State(app): State<App>,
@@ -455,8 +493,7 @@ async fn post_leak_event(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let tenant = writable(&app, &meta)?;
-    let b: LeakEventBody = read_json(&headers, body, SMALL_BODY).await?;
+    let (tenant, b) = write_body::<LeakEventBody>(&app, &meta, &headers, body, SMALL_BODY).await?;
     if !b.estimated_flow_m3h.is_finite() || b.estimated_flow_m3h < 0.0 {
         return Err(ApiError(NgsiError::bad_data(
             "estimatedFlowM3h must be a number ≥ 0",
@@ -470,7 +507,7 @@ async fn post_leak_event(
         estimated_flow_m3h: b.estimated_flow_m3h,
         method: b.method,
     };
-    let key = alert_key(
+    let key = service::alert_key(
         b.network.as_deref(),
         &event.method,
         event.start,
@@ -510,8 +547,7 @@ struct AcousticBody {
 
 /// POST /jumeau/v1/water/acoustic: the leak position on the pipe, stored as an alert.
 async fn acoustic(State(app): State<App>, meta: Meta, headers: HeaderMap, body: Body) -> ApiResult {
-    let tenant = writable(&app, &meta)?;
-    let b: AcousticBody = read_json(&headers, body, SMALL_BODY).await?;
+    let (tenant, b) = write_body::<AcousticBody>(&app, &meta, &headers, body, SMALL_BODY).await?;
     let at = b.detected_at.unwrap_or_else(Utc::now);
     let (x, event) = jumeau_water::leaks::acoustic_event(
         &b.pipe,
@@ -522,7 +558,7 @@ async fn acoustic(State(app): State<App>, meta: Meta, headers: HeaderMap, body: 
         b.delay_resolution_s.unwrap_or(0.001),
     )
     .map_err(service::water_error)?;
-    let key = alert_key(Some(&b.network), "acoustic", at, Some(&b.pipe));
+    let key = service::alert_key(Some(&b.network), "acoustic", at, Some(&b.pipe));
     let mut v =
         service::store_leak_event(&app.twin, &tenant, Some(&b.network), None, &key, &event).await?;
     if let Some(o) = v.as_object_mut() {
@@ -552,12 +588,12 @@ async fn put_indicators(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let tenant = writable(&app, &meta)?;
+    let (tenant, input) =
+        write_body::<service::VolumesInput>(&app, &meta, &headers, body, SMALL_BODY).await?;
     let year: i32 = year.parse().map_err(|_| {
         ApiError(NgsiError::bad_data(format!(
             "year '{year}' is not a year (2024)"
         )))
     })?;
-    let input: service::VolumesInput = read_json(&headers, body, SMALL_BODY).await?;
     ok(service::put_indicators(&app.twin, &tenant, &svc, year, &input).await?)
 }

@@ -1092,3 +1092,514 @@ pub async fn map(
     }
     Ok(json!({"type": "FeatureCollection", "features": features}))
 }
+
+/// The method name of the residual detector's events (part of their alert ids).
+pub const RESIDUAL_METHOD: &str = "pressure-residual-cusum";
+/// Sampling step of the SCADA tables built from the history (s): BattLeDIM's 5 minutes.
+const GRID_STEP_S: i64 = 300;
+/// Training period when the request gives none: the week before the searched period.
+const DEFAULT_TRAINING_DAYS: i64 = 7;
+/// Longest training period (days).
+const MAX_TRAINING_DAYS: i64 = 60;
+/// Longest searched period (days).
+const MAX_PERIOD_DAYS: i64 = 92;
+/// Entities per history read when looking for the readings of a network's elements.
+const HISTORY_BATCH: usize = 200;
+/// A finding whose first candidate pipe and start (within this many hours) match a stored
+/// alert of the same network and method is that alert again, not a new leak.
+const SAME_EVENT_HOURS: i64 = 24;
+
+/// Key (last part of the alert id) of a leak event: network, method, start and first
+/// candidate, so that the same finding stored twice is one alert.
+pub fn alert_key(
+    network: Option<&str>,
+    method: &str,
+    t: DateTime<Utc>,
+    pipe: Option<&String>,
+) -> String {
+    format!(
+        "{}-{}-{}-{}",
+        clean_key(network.unwrap_or("none")),
+        clean_key(method),
+        t.format("%Y%m%dT%H%M"),
+        clean_key(pipe.map(String::as_str).unwrap_or("dma"))
+    )
+}
+
+fn clean_key(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A request to look for leaks in the history of a network's sensors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DetectionRequest {
+    /// Start of the searched period.
+    pub from: DateTime<Utc>,
+    /// End of the searched period (excluded).
+    pub to: DateTime<Utc>,
+    /// Start of the leak-free training period, which ends at `from` (a whole number of
+    /// days before it; the week before `from` by default).
+    pub training_from: Option<DateTime<Utc>>,
+}
+
+/// What a detection run read, found and stored.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DetectionReport {
+    /// The network.
+    pub network: String,
+    /// The searched period `[from, to)`.
+    pub from: DateTime<Utc>,
+    /// End of the searched period (excluded).
+    pub to: DateTime<Utc>,
+    /// Start of the training period (which ends at `from`).
+    pub training_from: DateTime<Utc>,
+    /// The sensors used, by kind (`pressures`, `flows`, `levels`): entity and attribute.
+    pub sensors: serde_json::Map<String, Value>,
+    /// The leak alerts found, as `GET /leak-events` lists them, each with `new`: false
+    /// when an earlier run had already stored it.
+    pub events: Vec<Value>,
+    /// How many of the events are new.
+    pub created: usize,
+    /// What the data lacked: sensors without readings, gaps carried forward, dead sensors.
+    pub warnings: Vec<String>,
+}
+
+/// The kind of reading a sensor gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Pressure,
+    Flow,
+    Level,
+}
+
+impl Reading {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Pressure => "pressures",
+            Self::Flow => "flows",
+            Self::Level => "levels",
+        }
+    }
+}
+
+/// Readings of one sensor, oldest first.
+type Series = Vec<(DateTime<Utc>, f64)>;
+
+/// A sensor of the network found in the twin: what it reads, the network element it
+/// measures (the column id of its SCADA table) and where its readings are.
+#[derive(Debug, Clone)]
+struct NetworkSensor {
+    reading: Reading,
+    column: String,
+    sensor: SensorRef,
+}
+
+/// The element of `network_id` an entity id names, if it is `urn:ngsi-ld:<T>:<net>:<id>`
+/// with `T` one of `types`.
+fn element_of<'a>(network_id: &str, entity: &'a str, types: &[&str]) -> Option<&'a str> {
+    let rest = entity.strip_prefix("urn:ngsi-ld:")?;
+    let (ty, rest) = rest.split_once(':')?;
+    let local = rest.strip_prefix(network_id)?.strip_prefix(':')?;
+    (types.contains(&ty) && !local.is_empty()).then_some(local)
+}
+
+/// Reads the history of one attribute of many entities over a range: the numeric
+/// readings of each entity that has some, by entity id.
+async fn histories(
+    twin: &Twin,
+    tenant: &str,
+    ids: &[String],
+    attribute: &str,
+    range: TimeRange,
+) -> Result<HashMap<String, Series>, NgsiError> {
+    let q = TemporalQuery {
+        time_range: Some(range),
+        ..TemporalQuery::default()
+    };
+    let attrs = [attribute.to_string()];
+    let mut out: HashMap<String, Series> = HashMap::new();
+    for chunk in ids.chunks(HISTORY_BATCH) {
+        for h in twin.store.history(tenant, chunk, Some(&attrs), &q).await? {
+            let series = out.entry(h.id.clone()).or_default();
+            for i in h.attrs.iter().flat_map(|a| &a.instances) {
+                let AttributeValue::Property(v) = &i.attribute.value else {
+                    continue;
+                };
+                let t = i.attribute.observed_at.unwrap_or(i.created_at);
+                if let Some(x) = v.as_f64() {
+                    series.push((t, x));
+                }
+            }
+        }
+    }
+    out.retain(|_, v| !v.is_empty());
+    Ok(out)
+}
+
+/// The sensors of a network and their readings over a range. Two sources, the same
+/// sensor counted once:
+/// - the sensors of the network's DMAs (`inlets` are flows, `pressures`, `levels`), the
+///   definitions that the night-flow endpoints already read; a pressure sensor must be a
+///   node of the network (`urn:ngsi-ld:Junction:<net>:<id>`...) to be placed;
+/// - the network's own elements that carry readings, as the twin's devices feed them:
+///   `pressure` of its junctions, `flow` of its pipes, pumps and valves, `level` of its
+///   tanks (Smart Data Models EPANET terms).
+async fn network_sensors(
+    twin: &Twin,
+    tenant: &str,
+    network_id: &str,
+    net: &Network,
+    range: TimeRange,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<(NetworkSensor, Series)>, NgsiError> {
+    let node_types = ["Junction", "Tank", "Reservoir"];
+    let link_types = ["Pipe", "Pump", "Valve"];
+    let mut found: Vec<(NetworkSensor, Series)> = Vec::new();
+    let mut seen: std::collections::HashSet<(String, String)> = Default::default();
+    let mut dmas = list_dmas(twin, tenant).await?;
+    dmas.retain(|(_, d)| d.network.as_deref() == Some(network_id));
+    dmas.sort_by(|a, b| a.0.cmp(&b.0));
+    for (dma, d) in &dmas {
+        for (reading, list) in [
+            (Reading::Pressure, &d.pressures),
+            (Reading::Flow, &d.inlets),
+            (Reading::Level, &d.levels),
+        ] {
+            for s in list {
+                if !seen.insert((s.entity.clone(), s.attribute.clone())) {
+                    continue;
+                }
+                let types: &[&str] = if reading == Reading::Flow {
+                    &link_types
+                } else {
+                    &node_types
+                };
+                let column = match element_of(network_id, &s.entity, types) {
+                    Some(local) => local.to_string(),
+                    None if reading == Reading::Pressure => {
+                        warnings.push(format!(
+                            "DMA '{dma}': pressure sensor {} is not a node of network '{network_id}' (urn:ngsi-ld:Junction:{network_id}:<id>), so it cannot be placed; detection goes on without it",
+                            s.entity
+                        ));
+                        continue;
+                    }
+                    None => s.entity.clone(),
+                };
+                let series = readings(twin, tenant, s, Some(range), None).await?;
+                found.push((
+                    NetworkSensor {
+                        reading,
+                        column,
+                        sensor: s.clone(),
+                    },
+                    series,
+                ));
+            }
+        }
+    }
+    let mut elements: Vec<(Reading, &str, String)> = Vec::new();
+    elements.extend(
+        net.junctions
+            .iter()
+            .map(|j| (Reading::Pressure, "Junction", j.id.clone())),
+    );
+    elements.extend(net.links().map(|l| {
+        (
+            Reading::Flow,
+            ngsi::link_entity_type(l.kind),
+            l.id.to_string(),
+        )
+    }));
+    elements.extend(
+        net.tanks
+            .iter()
+            .map(|t| (Reading::Level, "Tank", t.id.clone())),
+    );
+    for (reading, attr) in [
+        (Reading::Pressure, "pressure"),
+        (Reading::Flow, "flow"),
+        (Reading::Level, "level"),
+    ] {
+        let attribute = sdm(attr);
+        let ids: Vec<(String, String)> = elements
+            .iter()
+            .filter(|(r, _, _)| *r == reading)
+            .map(|(_, ty, local)| (entity_id(ty, network_id, local), local.clone()))
+            .filter(|(id, _)| !seen.contains(&(id.clone(), attribute.clone())))
+            .collect();
+        let only: Vec<String> = ids.iter().map(|(id, _)| id.clone()).collect();
+        let mut hist = histories(twin, tenant, &only, &attribute, range).await?;
+        for (id, local) in ids {
+            let Some(series) = hist.remove(&id) else {
+                continue;
+            };
+            seen.insert((id.clone(), attribute.clone()));
+            found.push((
+                NetworkSensor {
+                    reading,
+                    column: local,
+                    sensor: SensorRef {
+                        entity: id,
+                        attribute: attribute.clone(),
+                        sign: None,
+                    },
+                },
+                series,
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// The stored alert of this network and method that a finding repeats, if any: the same
+/// first candidate pipe and a start within [`SAME_EVENT_HOURS`].
+fn known_alert<'a>(known: &'a [Value], network_id: &str, event: &LeakEvent) -> Option<&'a Value> {
+    let pipe = entity_id("Pipe", network_id, event.candidate_pipes.first()?);
+    known.iter().find(|a| {
+        a["method"] == event.method
+            && a["candidatePipes"][0] == pipe.as_str()
+            && a["validFrom"]
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .is_some_and(|t| {
+                    (t.with_timezone(&Utc) - event.start).num_hours().abs() <= SAME_EVENT_HOURS
+                })
+    })
+}
+
+/// Looks for leaks in the history of a network's sensors with the detector of
+/// `jumeau water detect` (pressure residuals against inflows and tank levels, CUSUM,
+/// localisation by network distance), and stores each finding as a leak alert of the
+/// network. The readings are put on a 5-minute grid from `training_from` to `to`, gaps
+/// carried forward and dead sensors left out, each with a warning. Running it again over
+/// the same period stores nothing new: a finding that repeats a stored alert (same
+/// method, first candidate pipe and start within a day) is reported with `new: false`.
+pub async fn detect_leaks(
+    twin: &Twin,
+    tenant: &str,
+    network_id: &str,
+    req: &DetectionRequest,
+) -> Result<DetectionReport, NgsiError> {
+    let (from, to) = (req.from, req.to);
+    if to <= from {
+        return Err(NgsiError::bad_data(format!(
+            "'to' ({to}) must be after 'from' ({from})"
+        )));
+    }
+    if to - from > chrono::Duration::days(MAX_PERIOD_DAYS) {
+        return Err(NgsiError::bad_data(format!(
+            "the period from {from} to {to} is longer than {MAX_PERIOD_DAYS} days; search it in parts"
+        )));
+    }
+    if (to - from).num_seconds() < 2 * 3600 {
+        return Err(NgsiError::bad_data(format!(
+            "the period from {from} to {to} is shorter than 2 hours; the detector compares hourly means"
+        )));
+    }
+    let training_from = req
+        .training_from
+        .unwrap_or(from - chrono::Duration::days(DEFAULT_TRAINING_DAYS));
+    let training = from - training_from;
+    let training_days = training.num_days();
+    if training <= chrono::Duration::zero()
+        || training != chrono::Duration::days(training_days)
+        || training_days > MAX_TRAINING_DAYS
+    {
+        return Err(NgsiError::bad_data(format!(
+            "'trainingFrom' ({training_from}) must be 1 to {MAX_TRAINING_DAYS} whole days before 'from' ({from}): the training period is the leak-free reference that ends where the search begins"
+        )));
+    }
+    let (net, _) = load_network(twin, tenant, network_id).await?;
+    let mut warnings = Vec::new();
+    let range = TimeRange::Between(training_from, to);
+    let found = network_sensors(twin, tenant, network_id, &net, range, &mut warnings).await?;
+    if found.iter().all(|(_, r)| r.is_empty()) {
+        return Err(NgsiError::bad_data(format!(
+            "network '{network_id}' has no sensor history from {training_from} to {to}: no reading of the pressure of its junctions, the flow of its links or the level of its tanks, nor of the sensors of its DMAs; feed them (ingestion, POST /ngsi-ld/v1/temporal/entities/{{id}}/attrs) or choose a period with readings"
+        )));
+    }
+    let mut sensors = serde_json::Map::new();
+    let mut tables = Vec::new();
+    for reading in [Reading::Pressure, Reading::Flow, Reading::Level] {
+        let of_kind: Vec<&(NetworkSensor, Series)> =
+            found.iter().filter(|(s, _)| s.reading == reading).collect();
+        sensors.insert(
+            reading.table().into(),
+            Value::Array(
+                of_kind
+                    .iter()
+                    .map(|(s, _)| json!({"entity": s.sensor.entity, "attribute": s.sensor.attribute, "element": s.column}))
+                    .collect(),
+            ),
+        );
+        let series: Vec<jumeau_water::scada::SensorReadings> = of_kind
+            .iter()
+            .map(|(s, r)| jumeau_water::scada::SensorReadings {
+                id: s.column.clone(),
+                source: format!("{} ({})", s.sensor.entity, s.sensor.attribute),
+                readings: r.clone(),
+            })
+            .collect();
+        let (mut table, w) = jumeau_water::scada::grid_table(
+            reading.table(),
+            &series,
+            training_from,
+            to,
+            chrono::Duration::seconds(GRID_STEP_S),
+        )
+        .map_err(water_error)?;
+        warnings.extend(w);
+        let training_rows = (training.num_seconds() / GRID_STEP_S) as usize;
+        jumeau_water::scada::drop_untrained(
+            &mut table,
+            training_rows,
+            reading.table(),
+            &mut warnings,
+        );
+        jumeau_water::scada::drop_dead(&mut table, reading.table(), &mut warnings);
+        jumeau_water::scada::fill_gaps(&mut table);
+        tables.push(table);
+    }
+    let levels = tables.pop().unwrap_or_default();
+    let flows = tables.pop().unwrap_or_default();
+    let pressures = tables.pop().unwrap_or_default();
+    let data = jumeau_water::benchmark::Scenario {
+        pressures,
+        flows,
+        levels,
+        ..Default::default()
+    };
+    if data.pressures.ids.is_empty() {
+        return Err(NgsiError::bad_data(format!(
+            "network '{network_id}' has no live pressure sensor with readings over the training period {training_from} to {from} and the search to {to}: the detector needs the pressure of at least one junction; see the warnings: {}",
+            warnings.join("; ")
+        )));
+    }
+    let days = u32::try_from(training_days).unwrap_or(1);
+    let detect_net = net.clone();
+    let (events, _) = tokio::task::spawn_blocking(move || {
+        jumeau_water::benchmark::detect(&detect_net, &data, days)
+    })
+    .await
+    .map_err(|e| NgsiError::internal(format!("the detection stopped: {e}")))?
+    .map_err(water_error)?;
+    // The alerts of this network and detector (whoever stored them: this endpoint or a
+    // detector posting to /leak-events with the same method).
+    let prefix = format!(
+        "urn:ngsi-ld:Alert:water-leak:{}-{}-",
+        clean_key(network_id),
+        clean_key(RESIDUAL_METHOD)
+    );
+    let mut known: Vec<Value> = leak_alerts(twin, tenant)
+        .await?
+        .iter()
+        .filter(|e| e.id.starts_with(&prefix))
+        .map(alert_json)
+        .collect();
+    let network_uri = entity_id("WaterNetwork", network_id, "network");
+    let mut out = Vec::new();
+    let mut created = 0;
+    for event in events.iter().filter(|e| e.start >= from && e.start < to) {
+        if let Some(a) = known_alert(&known, network_id, event) {
+            let mut a = a.clone();
+            a["new"] = json!(false);
+            out.push(a);
+            continue;
+        }
+        let key = alert_key(
+            Some(network_id),
+            &event.method,
+            event.start,
+            event.candidate_pipes.first(),
+        );
+        let mut a = store_leak_event(
+            twin,
+            tenant,
+            Some(network_id),
+            Some(&network_uri),
+            &key,
+            event,
+        )
+        .await?;
+        known.push(a.clone());
+        a["new"] = json!(true);
+        created += 1;
+        out.push(a);
+    }
+    Ok(DetectionReport {
+        network: network_id.to_string(),
+        from,
+        to,
+        training_from,
+        sensors,
+        events: out,
+        created,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensors_are_placed_on_the_elements_their_ids_name() {
+        let nodes = ["Junction", "Tank"];
+        assert_eq!(
+            element_of("net1", "urn:ngsi-ld:Junction:net1:22", &nodes),
+            Some("22")
+        );
+        // Another network, another kind of element, a bare network id: not placed.
+        assert_eq!(
+            element_of("net1", "urn:ngsi-ld:Junction:net10:22", &nodes),
+            None
+        );
+        assert_eq!(element_of("net1", "urn:ngsi-ld:Pipe:net1:22", &nodes), None);
+        assert_eq!(
+            element_of("net1", "urn:ngsi-ld:Junction:net1:", &nodes),
+            None
+        );
+        assert_eq!(element_of("net1", "urn:ngsi-ld:Logger:7", &nodes), None);
+    }
+
+    #[test]
+    fn a_finding_repeats_an_alert_of_the_same_pipe_within_a_day() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let event = LeakEvent {
+            start: t("2025-03-04T13:00:00Z"),
+            detected_at: t("2025-03-04T15:00:00Z"),
+            candidate_pipes: vec!["21".into(), "22".into()],
+            uncertainty_m: Some(100.0),
+            estimated_flow_m3h: 40.0,
+            method: RESIDUAL_METHOD.into(),
+        };
+        let stored = |pipe: &str, from: &str| json!({"method": RESIDUAL_METHOD, "candidatePipes": [entity_id("Pipe", "net1", pipe)], "validFrom": from});
+        let known = [
+            stored("22", "2025-03-04T12:00:00Z"),
+            stored("21", "2025-03-03T14:00:00Z"),
+        ];
+        assert_eq!(known_alert(&known, "net1", &event), Some(&known[1]));
+        let far = [stored("21", "2025-03-02T12:00:00Z")];
+        assert_eq!(known_alert(&far, "net1", &event), None);
+        assert_eq!(
+            alert_key(
+                Some("net 1"),
+                RESIDUAL_METHOD,
+                event.start,
+                event.candidate_pipes.first()
+            ),
+            "net_1-pressure-residual-cusum-20250304T1300-21"
+        );
+    }
+}

@@ -24,7 +24,7 @@ mod tracker;
 
 pub use emergency::{program_levels, EmergencyArea, EmergencyManager, EmergencyOverride, LevelFn};
 pub use simulated::SimulatedCabinets;
-pub use talq::TalqDriver;
+pub use talq::{GatewayError, TalqDriver};
 pub use tracker::{CommandTracker, RetryPolicy};
 
 /// What a command addresses.
@@ -247,6 +247,12 @@ pub enum Outcome {
     ProgramAccepted {
         /// The program id.
         program: String,
+    },
+    /// A record (a program, a zone) was deleted, so that removals leave a trace as
+    /// additions do.
+    Deleted {
+        /// The id of what was deleted.
+        id: String,
     },
 }
 

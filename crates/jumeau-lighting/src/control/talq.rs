@@ -26,35 +26,105 @@ use serde_json::{json, Value};
 
 use super::{Acknowledgement, Action, Command, DriverError, LightingDriver, Target};
 
+/// Why a TALQ-style driver could not be set up: caught at start, before any command is
+/// sent, so that a misconfigured gateway is fixed before the first switch-on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The gateway address is not a usable `http` or `https` URL.
+    #[error(
+        "the lighting gateway URL '{url}' is not usable: {reason}; give the gateway's base \
+         URL, such as https://gateway.example/talq (commands go to <URL>/commands)"
+    )]
+    InvalidUrl {
+        /// The address as given (never one holding credentials: those are not echoed).
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The URL holds a user name or password, which would show in logs and the process
+    /// list.
+    #[error(
+        "the lighting gateway URL holds a user name or password; remove them from the URL \
+         and give the gateway's bearer token in JUMEAU_LIGHTING_GATEWAY_TOKEN instead"
+    )]
+    CredentialsInUrl,
+    /// The per-request timeout is zero.
+    #[error("the lighting gateway timeout must be at least 1 second")]
+    ZeroTimeout,
+    /// The HTTP client could not be built (TLS set-up of the platform).
+    #[error("the HTTP client of the lighting gateway could not be built: {0}")]
+    Client(String),
+}
+
 /// The TALQ-style HTTP driver.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TalqDriver {
     base_url: String,
     token: Option<String>,
     client: reqwest::Client,
 }
 
+impl std::fmt::Debug for TalqDriver {
+    /// Shows the gateway, never the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TalqDriver")
+            .field("base_url", &self.base_url)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
 impl TalqDriver {
     /// A driver for the gateway at `base_url` (`https://gateway.example/talq`), with an
     /// optional bearer token and a per-request timeout.
+    ///
+    /// The URL is checked here rather than at the first command: it must be `http` or
+    /// `https`, name a host, and hold neither credentials (the token is for that), a query
+    /// nor a fragment (commands are posted to `<base_url>/commands`).
     pub fn new(
         base_url: impl Into<String>,
         token: Option<String>,
         timeout: Duration,
-    ) -> Result<Self, DriverError> {
-        let base_url = base_url.into().trim_end_matches('/').to_string();
+    ) -> Result<Self, GatewayError> {
+        let given = base_url.into();
+        let trimmed = given.trim();
+        let invalid = |reason: &str| GatewayError::InvalidUrl {
+            url: trimmed.to_string(),
+            reason: reason.to_string(),
+        };
+        let url = reqwest::Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(GatewayError::CredentialsInUrl);
+        }
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(&format!(
+                "the scheme is '{}', not http or https",
+                url.scheme()
+            )));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(invalid("it names no host"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("it holds a query or a fragment"));
+        }
+        if timeout.is_zero() {
+            return Err(GatewayError::ZeroTimeout);
+        }
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()
-            .map_err(|e| DriverError::Rejected {
-                target: Target::Cabinet(String::new()),
-                reason: format!("the HTTP client could not be built: {e}"),
-            })?;
+            .map_err(|e| GatewayError::Client(e.to_string()))?;
         Ok(Self {
-            base_url,
-            token,
+            base_url: url.as_str().trim_end_matches('/').to_string(),
+            token: token.filter(|t| !t.trim().is_empty()),
             client,
         })
+    }
+
+    /// The gateway's base URL, as commands are posted under it.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// The request body for a command.
@@ -208,6 +278,37 @@ mod tests {
         let sent = server.await.unwrap();
         assert_eq!(sent["target"], json!({"kind": "group", "id": "G1"}));
         assert_eq!(sent["value"], json!({"lightState": "on", "level": 40.0}));
+    }
+
+    #[test]
+    fn bad_gateway_urls_are_refused_at_construction() {
+        let t = Duration::from_secs(5);
+        for bad in [
+            "gateway.example",
+            "ftp://gateway.example/talq",
+            "http://",
+            "http://gw/talq?x=1",
+        ] {
+            let err = TalqDriver::new(bad, None, t).unwrap_err();
+            assert!(
+                matches!(err, GatewayError::InvalidUrl { .. })
+                    && err.to_string().contains("https://gateway.example/talq"),
+                "{bad}: {err}"
+            );
+        }
+        let err = TalqDriver::new("https://user:pw@gw.example/talq", None, t).unwrap_err();
+        assert_eq!(err, GatewayError::CredentialsInUrl);
+        assert!(!err.to_string().contains("pw@"), "{err}");
+        assert_eq!(
+            TalqDriver::new("https://gw.example/talq", None, Duration::ZERO).unwrap_err(),
+            GatewayError::ZeroTimeout
+        );
+        let ok = TalqDriver::new(" https://gw.example/talq/ ", Some("s3cret".into()), t).unwrap();
+        assert_eq!(ok.base_url(), "https://gw.example/talq");
+        assert!(
+            !format!("{ok:?}").contains("s3cret"),
+            "the token never shows"
+        );
     }
 
     #[tokio::test]

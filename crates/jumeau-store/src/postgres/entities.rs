@@ -1,26 +1,37 @@
-//! Entity writes on PostgreSQL: one transaction per call, a savepoint per operation.
+//! Entity writes on PostgreSQL: one transaction per call, one statement per table.
 //!
-//! Each operation loads its entity (locking the row, so that concurrent updates of one
-//! entity queue instead of losing each other's changes), lets [`crate::apply`] decide, then
-//! stores the document and brings its index rows up to date in one statement. A refusal,
-//! or a create that lost a race for its id, rolls back to the operation's savepoint and
-//! leaves the other operations of the call intact.
+//! A call locks the stored entities it names with one statement, in id order, so that
+//! concurrent calls touching the same entities queue one behind the other instead of
+//! deadlocking; a call that still meets a deadlock or a serialisation failure (or a create
+//! that lost a race for its id) is rolled back and run again a few times before answering
+//! "retry". [`crate::apply`] then decides each operation, in order, on the entities as the
+//! previous operations of the call left them: a refusal changes nothing, so no savepoint is
+//! needed. What the call changed is then written with one multi-row statement per kind of
+//! change (rows deleted, rows rewritten with only their changed index rows, rows
+//! inserted in the order of their creation), and the history of every changed attribute
+//! with one statement per history table ([`super::temporal::record_many`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use deadpool_postgres::Transaction;
 use jumeau_geo::Geometry;
 use jumeau_model::{Attribute, AttributeValue, Entity, NgsiError};
-use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 
+use super::temporal::{before_pg_min, pg_min_rejection, HistoryWrite};
 use super::{pg_err, PgStore};
-use crate::apply::{already_exists, apply, history_of};
+use crate::apply::{apply, history_of};
 use crate::index::{attribute_rows, IndexRow};
 use crate::{StoreError, StoreResult, WriteOp, Written};
 
 /// Characters of a text value kept in the value index (see `schema.sql`).
 const TEXT_KEY_CHARS: usize = 200;
+
+/// How many times a call is run when it meets a deadlock, a serialisation failure or a
+/// lost race for a new id, before answering "retry".
+const ATTEMPTS: u32 = 5;
 
 /// The indexed key of a text: cut at the first NUL (which PostgreSQL text cannot hold) and
 /// after [`TEXT_KEY_CHARS`] characters. The key never sorts after the text, and
@@ -33,66 +44,90 @@ pub(super) fn text_key(s: &str) -> &str {
     }
 }
 
-const LOAD: &str = "SELECT seq, doc FROM entities WHERE tenant_id = $1 AND id = $2 FOR UPDATE";
+/// Loads and locks the stored entities of a call, in id order.
+const LOAD: &str =
+    "SELECT id, seq, doc FROM entities WHERE tenant_id = $1 AND id = ANY($2::text[]) \
+     ORDER BY id FOR UPDATE";
 
-const INSERT: &str = "WITH e AS (
-        INSERT INTO entities (tenant_id, id, doc) VALUES ($1, $2, $3) RETURNING seq
+const TENANT: &str = "INSERT INTO tenants (name, public, created_at) VALUES ($1, false, $2) \
+     ON CONFLICT (name) DO NOTHING";
+
+/// New rows, numbered in the order given; rows whose id is taken are skipped (and missing
+/// from the answer).
+const INSERT: &str = "WITH x AS (
+        SELECT * FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS x(id, doc, o)
+    ), e AS (
+        INSERT INTO entities (tenant_id, id, doc) SELECT $1, x.id, x.doc FROM x ORDER BY x.o
+        ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id, seq
     ), t AS (
         INSERT INTO entity_types (tenant_id, type, eseq)
-        SELECT $1, x.t, e.seq FROM e, unnest($4::text[]) AS x(t)
+        SELECT $1, y.t, e.seq FROM unnest($4::text[], $5::text[]) AS y(id, t)
+        JOIN e ON e.id = y.id COLLATE \"C\"
     ), a AS (
         INSERT INTO attr_values (tenant_id, eseq, attr, vt, num, txt)
-        SELECT $1, e.seq, x.attr, x.vt, x.num, x.txt
-        FROM e, unnest($5::text[], $6::text[], $7::float8[], $8::text[]) AS x(attr, vt, num, txt)
+        SELECT $1, e.seq, y.attr, y.vt, y.num, y.txt
+        FROM unnest($6::text[], $7::text[], $8::text[], $9::float8[], $10::text[])
+            AS y(id, attr, vt, num, txt)
+        JOIN e ON e.id = y.id COLLATE \"C\"
     ), g AS (
         INSERT INTO geo_values (tenant_id, eseq, attr, geom)
-        SELECT $1, e.seq, x.attr, ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(x.g), 4326))
-        FROM e, unnest($9::text[], $10::text[]) AS x(attr, g)
+        SELECT $1, e.seq, y.attr, ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(y.g), 4326))
+        FROM unnest($11::text[], $12::text[], $13::text[]) AS y(id, attr, g)
+        JOIN e ON e.id = y.id COLLATE \"C\"
     )
-    SELECT seq FROM e";
+    SELECT id FROM e";
 
+/// Rewritten rows: the documents, then only the index rows that changed (all the types of
+/// the entities in $4, the value rows of the (entity, attribute) pairs in $7/$8, all the
+/// geometries of the entities in $14).
 const UPDATE: &str = "WITH u AS (
-        UPDATE entities SET doc = $3 WHERE tenant_id = $1 AND seq = $2
+        UPDATE entities e SET doc = x.doc FROM unnest($2::bigint[], $3::text[]) AS x(seq, doc)
+        WHERE e.tenant_id = $1 AND e.seq = x.seq
     ), dt AS (
-        DELETE FROM entity_types WHERE $4::boolean AND tenant_id = $1 AND eseq = $2
+        DELETE FROM entity_types WHERE tenant_id = $1 AND eseq = ANY($4::bigint[])
     ), t AS (
         INSERT INTO entity_types (tenant_id, type, eseq)
-        SELECT $1, x.t, $2 FROM unnest($5::text[]) AS x(t)
+        SELECT $1, y.t, y.s FROM unnest($5::bigint[], $6::text[]) AS y(s, t)
     ), da AS (
-        DELETE FROM attr_values WHERE tenant_id = $1 AND eseq = $2 AND attr = ANY($6::text[])
+        DELETE FROM attr_values a USING unnest($7::bigint[], $8::text[]) AS y(s, attr)
+        WHERE a.tenant_id = $1 AND a.eseq = y.s AND a.attr = y.attr COLLATE \"C\"
     ), a AS (
         INSERT INTO attr_values (tenant_id, eseq, attr, vt, num, txt)
-        SELECT $1, $2, x.attr, x.vt, x.num, x.txt
-        FROM unnest($7::text[], $8::text[], $9::float8[], $10::text[]) AS x(attr, vt, num, txt)
+        SELECT $1, y.s, y.attr, y.vt, y.num, y.txt
+        FROM unnest($9::bigint[], $10::text[], $11::text[], $12::float8[], $13::text[])
+            AS y(s, attr, vt, num, txt)
     ), dg AS (
-        DELETE FROM geo_values WHERE $11::boolean AND tenant_id = $1 AND eseq = $2
+        DELETE FROM geo_values WHERE tenant_id = $1 AND eseq = ANY($14::bigint[])
     ), g AS (
         INSERT INTO geo_values (tenant_id, eseq, attr, geom)
-        SELECT $1, $2, x.attr, ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(x.g), 4326))
-        FROM unnest($12::text[], $13::text[]) AS x(attr, g)
+        SELECT $1, y.s, y.attr, ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(y.g), 4326))
+        FROM unnest($15::bigint[], $16::text[], $17::text[]) AS y(s, attr, g)
     )
     SELECT 1";
 
 const DELETE: &str = "WITH t AS (
-        DELETE FROM entity_types WHERE tenant_id = $1 AND eseq = $2
+        DELETE FROM entity_types WHERE tenant_id = $1 AND eseq = ANY($2::bigint[])
     ), a AS (
-        DELETE FROM attr_values WHERE tenant_id = $1 AND eseq = $2
+        DELETE FROM attr_values WHERE tenant_id = $1 AND eseq = ANY($2::bigint[])
     ), g AS (
-        DELETE FROM geo_values WHERE tenant_id = $1 AND eseq = $2
+        DELETE FROM geo_values WHERE tenant_id = $1 AND eseq = ANY($2::bigint[])
     )
-    DELETE FROM entities WHERE tenant_id = $1 AND seq = $2";
+    DELETE FROM entities WHERE tenant_id = $1 AND seq = ANY($2::bigint[])";
 
-/// Index rows as the column arrays the statements unnest.
+/// Index rows as the column arrays the statements unnest, each with its entity (an id for
+/// new rows, a sequence number for rewritten ones).
 #[derive(Default)]
-struct Rows {
+struct Rows<K> {
+    key: Vec<K>,
     attr: Vec<String>,
     vt: Vec<&'static str>,
     num: Vec<Option<f64>>,
     txt: Vec<Option<String>>,
 }
 
-impl Rows {
-    fn push(&mut self, r: IndexRow) {
+impl<K: Clone> Rows<K> {
+    fn push(&mut self, key: &K, r: IndexRow) {
+        self.key.push(key.clone());
         self.attr.push(r.attr);
         self.vt.push(r.kind.code());
         self.num.push(r.num);
@@ -114,11 +149,22 @@ fn geometries(e: &Entity) -> Vec<(&str, &Geometry)> {
         .collect()
 }
 
-/// Geometries as the (attribute, GeoJSON) arrays the statements unnest.
-fn geo_columns(geo: &[(&str, &Geometry)]) -> (Vec<String>, Vec<String>) {
-    geo.iter()
-        .map(|(a, g)| (a.to_string(), g.as_json().to_string()))
-        .unzip()
+/// Geometries as the (entity, attribute, GeoJSON) arrays the statements unnest.
+#[derive(Default)]
+struct Geo<K> {
+    key: Vec<K>,
+    attr: Vec<String>,
+    json: Vec<String>,
+}
+
+impl<K: Clone> Geo<K> {
+    fn push(&mut self, key: &K, geo: &[(&str, &Geometry)]) {
+        for (a, g) in geo {
+            self.key.push(key.clone());
+            self.attr.push(a.to_string());
+            self.json.push(g.as_json().to_string());
+        }
+    }
 }
 
 fn encode(e: &Entity) -> StoreResult<String> {
@@ -131,163 +177,283 @@ pub(super) fn decode(doc: &str) -> StoreResult<Entity> {
     serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("entity document: {e}")))
 }
 
+/// The rows-to-be of one entity named by a call.
+struct Slot {
+    /// The stored row as loaded: sequence number and entity.
+    stored: Option<(i64, Entity)>,
+    /// The entity as the operations so far left it.
+    current: Option<Entity>,
+    /// The stored row is deleted (the entity was deleted, or stored anew).
+    removed: bool,
+    /// The current entity is stored as a new row, in the order of the operation that made
+    /// it (creations are numbered in the order of the call).
+    new_row: Option<usize>,
+}
+
+/// The changed attribute instances of one operation: entity id, its types, (expanded name,
+/// instance).
+type ChangedInstances = (String, Vec<String>, Vec<(String, Attribute)>);
+
+/// How one attempt at a call ended.
+enum Attempt {
+    Done(Vec<Result<Written, NgsiError>>),
+    /// The connection failed before anything was sent: the call can run on another one.
+    Reconnect,
+    /// A deadlock, a serialisation failure or a lost race for an id: run it again.
+    Conflict(StoreError),
+}
+
+/// Whether an error is a deadlock or a serialisation failure (as [`pg_err`] words them),
+/// after which the whole transaction can run again.
+fn is_conflict(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(m) if m.ends_with("(40P01)") || m.ends_with("(40001)"))
+}
+
 impl PgStore {
-    /// [`crate::Store::write_changes`]: every operation in one transaction, each behind a
-    /// savepoint; answers after COMMIT.
+    /// [`crate::Store::write_changes`]: every operation in one transaction; answers after
+    /// COMMIT.
     pub(super) async fn write_entities(
         &self,
         tenant: &str,
         ops: Vec<WriteOp>,
     ) -> StoreResult<Vec<Result<Written, NgsiError>>> {
-        let mut ops = Some(ops);
-        let mut client = self.client().await?;
-        if let Some(out) = write_on(&mut client, tenant, &mut ops).await? {
-            return Ok(out);
-        }
-        // The pooled connection was dead before anything was sent (the server restarted or
-        // closed it): nothing happened, so run the write once more on a new connection.
-        drop(client);
-        self.forget_idle();
-        let mut client = self.client().await?;
-        match write_on(&mut client, tenant, &mut ops).await? {
-            Some(out) => Ok(out),
-            None => Err(StoreError::Unavailable(
-                "PostgreSQL closed the connection; retry".into(),
-            )),
+        let mut reconnected = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = self.client().await?;
+            let result = match write_on(&mut client, tenant, &ops).await {
+                Err(e) if is_conflict(&e) => Ok(Attempt::Conflict(e)),
+                other => other,
+            };
+            match result? {
+                Attempt::Done(out) => return Ok(out),
+                // The pooled connection was dead before anything was sent (the server
+                // restarted or closed it): nothing happened, so run the write once more on a
+                // new connection.
+                Attempt::Reconnect if !reconnected => {
+                    drop(client);
+                    self.forget_idle();
+                    reconnected = true;
+                }
+                Attempt::Reconnect => {
+                    return Err(StoreError::Unavailable(
+                        "PostgreSQL closed the connection; retry".into(),
+                    ))
+                }
+                Attempt::Conflict(e) if attempt >= ATTEMPTS => return Err(e),
+                Attempt::Conflict(e) => {
+                    tracing::debug!("{e}; running the write again");
+                    drop(client);
+                    // A short pause, longer at each attempt, lets the other writer finish.
+                    tokio::time::sleep(Duration::from_millis(2 << attempt)).await;
+                }
+            }
         }
     }
 }
 
-/// Runs the writes on one connection; `Ok(None)` (with `ops` untouched) when the connection
-/// fails at the start of the transaction.
+/// Runs the writes of one call on one connection, in one transaction.
 async fn write_on(
     client: &mut deadpool_postgres::Object,
     tenant: &str,
-    ops: &mut Option<Vec<WriteOp>>,
-) -> StoreResult<Option<Vec<Result<Written, NgsiError>>>> {
+    ops: &[WriteOp],
+) -> StoreResult<Attempt> {
     let tx = match client.transaction().await {
         Ok(tx) => tx,
         // BEGIN changes nothing: a connection lost there can be replaced.
         Err(e) => {
             return match pg_err(e) {
-                StoreError::Unavailable(_) => Ok(None),
+                StoreError::Unavailable(_) => Ok(Attempt::Reconnect),
                 other => Err(other),
             }
         }
     };
     let now = Utc::now();
-    tx.execute(
-        "INSERT INTO tenants (name, public, created_at) VALUES ($1, false, $2) \
-         ON CONFLICT (name) DO NOTHING",
-        &[&tenant, &jumeau_model::time::format_datetime(&now)],
-    )
-    .await
-    .map_err(pg_err)?;
-    let ops = ops.take().unwrap_or_default();
-    let mut out = Vec::with_capacity(ops.len());
+    let mut ids: Vec<&str> = ops.iter().map(WriteOp::entity_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let created = jumeau_model::time::format_datetime(&now);
+    let tenant_stmt = tx.prepare_cached(TENANT).await.map_err(pg_err)?;
     let load = tx.prepare_cached(LOAD).await.map_err(pg_err)?;
-    for (i, op) in ops.into_iter().enumerate() {
-        let savepoint = if i == 0 {
-            "SAVEPOINT op"
-        } else {
-            "RELEASE SAVEPOINT op; SAVEPOINT op"
-        };
-        // Sent together (one round trip), in this order: the savepoint, then the read.
-        let id = op.entity_id().to_string();
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&tenant, &id];
-        let (_, row) = tokio::try_join!(tx.batch_execute(savepoint), tx.query_opt(&load, &params))
-            .map_err(pg_err)?;
-        match apply_one(&tx, tenant, op, row, now).await {
-            Ok(w) => out.push(Ok(w)),
-            Err(StoreError::Rejected(e)) => {
-                tx.batch_execute("ROLLBACK TO SAVEPOINT op")
-                    .await
-                    .map_err(pg_err)?;
-                out.push(Err(e));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    tx.commit().await.map_err(pg_err)?;
-    Ok(Some(out))
-}
-
-/// Runs one operation inside the current savepoint, `row` being its entity as loaded
-/// (and locked) there.
-async fn apply_one(
-    tx: &Transaction<'_>,
-    tenant: &str,
-    op: WriteOp,
-    row: Option<tokio_postgres::Row>,
-    now: DateTime<Utc>,
-) -> StoreResult<Written> {
-    let (seq, current) = match row {
-        Some(r) => {
-            let doc: String = r.get(1);
-            (Some(r.get::<_, i64>(0)), Some(decode(&doc)?))
-        }
-        None => (None, None),
-    };
-    let applied = apply(op, current, now)?;
-    let w = &applied.written;
-    match (seq, &w.after) {
-        (Some(seq), Some(new)) if !applied.recreate => {
-            update(tx, tenant, seq, w.before.as_ref(), new).await?;
-            record(tx, tenant, w.before.as_ref(), new, now).await?;
-        }
-        (seq, Some(new)) => {
-            if let Some(seq) = seq {
-                delete(tx, tenant, seq).await?;
-            }
-            insert(tx, tenant, new).await?;
-            record(tx, tenant, None, new, now).await?;
-        }
-        (Some(seq), None) => delete(tx, tenant, seq).await?,
-        (None, None) => {}
-    }
-    Ok(applied.written)
-}
-
-/// Appends the changed instances to the entity's history, in the write's transaction.
-async fn record(
-    tx: &Transaction<'_>,
-    tenant: &str,
-    old: Option<&Entity>,
-    new: &Entity,
-    now: DateTime<Utc>,
-) -> StoreResult<()> {
-    let history = history_of(old, new);
-    if !history.is_empty() {
-        super::temporal::record(tx, tenant, &new.id, &new.types, &history, now).await?;
-    }
-    Ok(())
-}
-
-async fn insert(tx: &Transaction<'_>, tenant: &str, e: &Entity) -> StoreResult<()> {
-    let doc = encode(e)?;
-    let mut rows = Rows::default();
-    for r in crate::index::index_rows(e) {
-        rows.push(r);
-    }
-    let (geo_attr, geo_json) = geo_columns(&geometries(e));
-    let stmt = tx.prepare_cached(INSERT).await.map_err(pg_err)?;
-    tx.execute(
-        &stmt,
-        &[
-            &tenant, &e.id, &doc, &e.types, &rows.attr, &rows.vt, &rows.num, &rows.txt, &geo_attr,
-            &geo_json,
-        ],
+    // Sent together (one round trip), in this order.
+    let tenant_params: [&(dyn ToSql + Sync); 2] = [&tenant, &created];
+    let load_params: [&(dyn ToSql + Sync); 2] = [&tenant, &ids];
+    let (_, loaded) = tokio::try_join!(
+        tx.execute(&tenant_stmt, &tenant_params),
+        tx.query(&load, &load_params)
     )
-    .await
-    .map_err(|err| {
-        if err.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-            // Another transaction created it since this one looked.
-            StoreError::Rejected(already_exists(&e.id))
-        } else {
-            pg_err(err)
+    .map_err(pg_err)?;
+    let mut slots: HashMap<String, Slot> = HashMap::with_capacity(ids.len());
+    for row in loaded {
+        let id: String = row.get(0);
+        let e = decode(row.get(2))?;
+        slots.insert(
+            id,
+            Slot {
+                stored: Some((row.get(1), e.clone())),
+                current: Some(e),
+                removed: false,
+                new_row: None,
+            },
+        );
+    }
+    // Each operation in order, on the entity as the previous ones left it.
+    let mut out = Vec::with_capacity(ops.len());
+    let mut history: Vec<ChangedInstances> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let slot = slots
+            .entry(op.entity_id().to_string())
+            .or_insert_with(|| Slot {
+                stored: None,
+                current: None,
+                removed: false,
+                new_row: None,
+            });
+        let applied = match apply(op.clone(), slot.current.clone(), now) {
+            Ok(a) => a,
+            Err(e) => {
+                out.push(Err(e));
+                continue;
+            }
+        };
+        let w = &applied.written;
+        if let Some(new) = &w.after {
+            let old = if applied.recreate {
+                None
+            } else {
+                w.before.as_ref()
+            };
+            let changed = history_of(old, new);
+            if let Some((name, _)) = changed.iter().find(|(_, a)| before_pg_min(a)) {
+                out.push(Err(pg_min_rejection(name)));
+                continue;
+            }
+            if !changed.is_empty() {
+                history.push((
+                    new.id.clone(),
+                    new.types.clone(),
+                    changed
+                        .into_iter()
+                        .map(|(n, a)| (n.to_string(), a.clone()))
+                        .collect(),
+                ));
+            }
         }
-    })?;
-    Ok(())
+        match (&w.after, slot.current.is_some()) {
+            (None, _) => {
+                if slot.new_row.take().is_none() && slot.stored.is_some() {
+                    slot.removed = true;
+                }
+            }
+            (Some(_), true) if !applied.recreate => {}
+            (Some(_), _) => {
+                if slot.new_row.is_none() && slot.stored.is_some() {
+                    slot.removed = true;
+                }
+                slot.new_row = Some(i);
+            }
+        }
+        slot.current = applied.written.after.clone();
+        out.push(Ok(applied.written));
+    }
+    if !store(&tx, tenant, &slots).await? {
+        // A create lost the race for its id to a concurrent call: run the call again,
+        // which will see that entity.
+        return Ok(Attempt::Conflict(StoreError::Unavailable(
+            "an entity of this call was created concurrently; retry".into(),
+        )));
+    }
+    let writes: Vec<HistoryWrite<'_>> = history
+        .iter()
+        .map(|(entity, types, instances)| HistoryWrite {
+            entity,
+            types,
+            instances: instances.iter().map(|(n, a)| (n.as_str(), a)).collect(),
+        })
+        .collect();
+    super::temporal::record_many(&tx, tenant, &writes, now).await?;
+    tx.commit().await.map_err(pg_err)?;
+    Ok(Attempt::Done(out))
+}
+
+/// Writes the final state of every entity of a call: deleted rows, rewritten rows, new
+/// rows, in one round trip. `false` when a new row's id was taken meanwhile.
+async fn store(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    slots: &HashMap<String, Slot>,
+) -> StoreResult<bool> {
+    let mut removed: Vec<i64> = Vec::new();
+    let mut fresh: Vec<(usize, &Entity, String)> = Vec::new();
+    let mut rewritten: Vec<(i64, &Entity, &Entity, String)> = Vec::new();
+    for slot in slots.values() {
+        match (&slot.stored, slot.removed, &slot.current) {
+            (Some((seq, _)), true, _) => removed.push(*seq),
+            (Some((seq, old)), false, Some(new)) if new != old => {
+                rewritten.push((*seq, old, new, encode(new)?));
+            }
+            _ => {}
+        }
+        if let (Some(order), Some(new)) = (slot.new_row, &slot.current) {
+            fresh.push((order, new, encode(new)?));
+        }
+    }
+    // Rows numbered in the order the call created them.
+    fresh.sort_by_key(|(order, _, _)| *order);
+    removed.sort_unstable();
+    rewritten.sort_by_key(|(seq, _, _, _)| *seq);
+    let deleting = async {
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let stmt = tx.prepare_cached(DELETE).await?;
+        tx.execute(&stmt, &[&tenant, &removed]).await.map(|_| ())
+    };
+    let updating = update(tx, tenant, &rewritten);
+    let inserting = insert(tx, tenant, &fresh);
+    let (_, _, inserted) = tokio::try_join!(deleting, updating, inserting).map_err(pg_err)?;
+    Ok(inserted == fresh.len())
+}
+
+/// Inserts new rows with their index rows; returns how many were inserted.
+async fn insert(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    fresh: &[(usize, &Entity, String)],
+) -> Result<usize, tokio_postgres::Error> {
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(fresh.len());
+    let mut docs = Vec::with_capacity(fresh.len());
+    let (mut type_ids, mut types): (Vec<&str>, Vec<&str>) = Default::default();
+    let mut rows: Rows<String> = Rows::default();
+    let mut geo: Geo<String> = Geo::default();
+    for (_, e, doc) in fresh {
+        ids.push(e.id.as_str());
+        docs.push(doc.as_str());
+        for t in &e.types {
+            type_ids.push(&e.id);
+            types.push(t);
+        }
+        for r in crate::index::index_rows(e) {
+            rows.push(&e.id, r);
+        }
+        geo.push(&e.id, &geometries(e));
+    }
+    let stmt = tx.prepare_cached(INSERT).await?;
+    let n = tx
+        .query(
+            &stmt,
+            &[
+                &tenant, &ids, &docs, &type_ids, &types, &rows.key, &rows.attr, &rows.vt,
+                &rows.num, &rows.txt, &geo.key, &geo.attr, &geo.json,
+            ],
+        )
+        .await?
+        .len();
+    Ok(n)
 }
 
 /// The index rows of one attribute.
@@ -299,67 +465,74 @@ fn rows_of(name: &str, instances: Option<&Vec<Attribute>>) -> Vec<IndexRow> {
     out
 }
 
-/// Rewrites an entity, touching only the index rows whose values changed.
+/// Rewrites entities, touching only the index rows whose values changed.
 async fn update(
     tx: &Transaction<'_>,
     tenant: &str,
-    seq: i64,
-    old: Option<&Entity>,
-    new: &Entity,
-) -> StoreResult<()> {
-    let doc = encode(new)?;
-    let types_changed = old.map(|o| &o.types) != Some(&new.types);
-    let new_types: &[String] = if types_changed { &new.types } else { &[] };
-    let names: BTreeSet<&String> = new
-        .attrs
-        .keys()
-        .chain(old.into_iter().flat_map(|o| o.attrs.keys()))
-        .collect();
-    let mut changed = Vec::new();
-    let mut rows = Rows::default();
-    for name in names {
-        let after = rows_of(name, new.attrs.get(name));
-        if rows_of(name, old.and_then(|o| o.attrs.get(name))) != after {
-            changed.push(name.clone());
-            for r in after {
-                rows.push(r);
+    rewritten: &[(i64, &Entity, &Entity, String)],
+) -> Result<(), tokio_postgres::Error> {
+    if rewritten.is_empty() {
+        return Ok(());
+    }
+    let mut seqs = Vec::with_capacity(rewritten.len());
+    let mut docs = Vec::with_capacity(rewritten.len());
+    let mut retyped: Vec<i64> = Vec::new();
+    let (mut type_seqs, mut types): (Vec<i64>, Vec<&str>) = Default::default();
+    let (mut changed_seqs, mut changed): (Vec<i64>, Vec<&str>) = Default::default();
+    let mut rows: Rows<i64> = Rows::default();
+    let mut regeo: Vec<i64> = Vec::new();
+    let mut geo: Geo<i64> = Geo::default();
+    for (seq, old, new, doc) in rewritten {
+        seqs.push(*seq);
+        docs.push(doc.as_str());
+        if old.types != new.types {
+            retyped.push(*seq);
+            for t in &new.types {
+                type_seqs.push(*seq);
+                types.push(t);
             }
         }
+        let names: BTreeSet<&String> = new.attrs.keys().chain(old.attrs.keys()).collect();
+        for name in names {
+            let after = rows_of(name, new.attrs.get(name));
+            if rows_of(name, old.attrs.get(name)) != after {
+                changed_seqs.push(*seq);
+                changed.push(name);
+                for r in after {
+                    rows.push(seq, r);
+                }
+            }
+        }
+        let new_geo = geometries(new);
+        if geometries(old) != new_geo {
+            regeo.push(*seq);
+            geo.push(seq, &new_geo);
+        }
     }
-    let new_geo = geometries(new);
-    let geo_changed = old.map(geometries).as_ref() != Some(&new_geo);
-    let (geo_attr, geo_json) = if geo_changed {
-        geo_columns(&new_geo)
-    } else {
-        Default::default()
-    };
-    let stmt = tx.prepare_cached(UPDATE).await.map_err(pg_err)?;
+    let stmt = tx.prepare_cached(UPDATE).await?;
     tx.execute(
         &stmt,
         &[
             &tenant,
-            &seq,
-            &doc,
-            &types_changed,
-            &new_types,
+            &seqs,
+            &docs,
+            &retyped,
+            &type_seqs,
+            &types,
+            &changed_seqs,
             &changed,
+            &rows.key,
             &rows.attr,
             &rows.vt,
             &rows.num,
             &rows.txt,
-            &geo_changed,
-            &geo_attr,
-            &geo_json,
+            &regeo,
+            &geo.key,
+            &geo.attr,
+            &geo.json,
         ],
     )
-    .await
-    .map_err(pg_err)?;
-    Ok(())
-}
-
-async fn delete(tx: &Transaction<'_>, tenant: &str, seq: i64) -> StoreResult<()> {
-    let stmt = tx.prepare_cached(DELETE).await.map_err(pg_err)?;
-    tx.execute(&stmt, &[&tenant, &seq]).await.map_err(pg_err)?;
+    .await?;
     Ok(())
 }
 

@@ -90,6 +90,19 @@ fn pg_min() -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// The refusal of an instance PostgreSQL cannot keep.
+pub(super) fn pg_min_rejection(name: &str) -> NgsiError {
+    NgsiError::bad_data(format!(
+        "an instance of {name} is observed before 4713 BC, which this store cannot keep: \
+         check its observedAt"
+    ))
+}
+
+/// Whether an instance is observed before what PostgreSQL keeps.
+pub(super) fn before_pg_min(a: &Attribute) -> bool {
+    a.observed_at.is_some_and(|t| t < pg_min())
+}
+
 /// A bound of a query range, brought inside what PostgreSQL keeps (no instance lies
 /// outside, so the answer is the same).
 fn pg_bound(t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
@@ -144,30 +157,44 @@ fn numeric_candidate(a: &Attribute) -> bool {
     a.sub.is_empty() && matches!(&a.value, AttributeValue::Property(v) if v.is_number())
 }
 
-/// The series of the given (attribute, datasetId, unit of the first numeric instance) of an
-/// entity, created when missing, in the order asked, with the tenant's time zone; each
-/// with whether this call created it. Types and unknown units are brought up to date.
+/// One series a write needs: (entity, attribute, datasetId, unit of the first numeric
+/// instance).
+type WantedSeries<'a> = (&'a str, &'a str, &'a str, Option<&'a str>);
+
+/// The series of the given (entity, attribute, datasetId, unit of the first numeric
+/// instance), created when missing, in the order asked, with the tenant's time zone; each
+/// with whether this call created it. Types (`types_of` the entity) and unknown units are
+/// brought up to date. One statement for every series of a write, whatever their number.
 async fn series_for(
     tx: &Transaction<'_>,
     tenant: &str,
-    entity: &str,
-    types: &[String],
-    wanted: &[(&str, &str, Option<&str>)],
+    wanted: &[WantedSeries<'_>],
+    types_of: &HashMap<&str, &[String]>,
 ) -> StoreResult<(Vec<SeriesState>, Tz)> {
-    let attrs: Vec<&str> = wanted.iter().map(|w| w.0).collect();
-    let datasets: Vec<&str> = wanted.iter().map(|w| w.1).collect();
-    let units: Vec<Option<&str>> = wanted.iter().map(|w| w.2).collect();
-    let sql = "WITH want AS (SELECT * FROM unnest($3::text[], $4::text[], $5::text[]) \
-                   WITH ORDINALITY AS w(attr, dataset, unit, o)), \
+    let no_types: &[String] = &[];
+    let types_for = |e: &str| types_of.get(e).copied().unwrap_or(no_types);
+    let entities: Vec<&str> = wanted.iter().map(|w| w.0).collect();
+    let attrs: Vec<&str> = wanted.iter().map(|w| w.1).collect();
+    let datasets: Vec<&str> = wanted.iter().map(|w| w.2).collect();
+    let units: Vec<Option<&str>> = wanted.iter().map(|w| w.3).collect();
+    // Each entity's types as a JSON array (arrays of arrays must be rectangular).
+    let types_json: Vec<String> = wanted
+        .iter()
+        .map(|w| serde_json::to_string(types_for(w.0)).map_err(corrupt))
+        .collect::<StoreResult<_>>()?;
+    let sql = "WITH want AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], \
+                   $5::text[], $6::text[]) WITH ORDINALITY AS w(entity, attr, dataset, unit, types, o)), \
                ins AS (INSERT INTO history_series (tenant_id, entity, attr, dataset, unit, types) \
-                   SELECT $1, $2, attr, dataset, unit, $6 FROM want ORDER BY o \
+                   SELECT $1, entity, attr, dataset, unit, \
+                       ARRAY(SELECT json_array_elements_text(types::json)) FROM want ORDER BY o \
                    ON CONFLICT (tenant_id, entity, attr, dataset) DO NOTHING \
-                   RETURNING attr, dataset, id, unit, types) \
+                   RETURNING entity, attr, dataset, id, unit, types) \
                SELECT COALESCE(i.id, s.id), CASE WHEN i.id IS NULL THEN s.unit ELSE i.unit END, \
                    COALESCE(i.types, s.types), i.id IS NOT NULL, \
                    (SELECT tz FROM history_time_zones WHERE tenant_id = $1) \
-               FROM want w LEFT JOIN ins i ON i.attr = w.attr AND i.dataset = w.dataset \
-               LEFT JOIN history_series s ON s.tenant_id = $1 AND s.entity = $2 \
+               FROM want w LEFT JOIN ins i ON i.entity = w.entity AND i.attr = w.attr \
+                   AND i.dataset = w.dataset \
+               LEFT JOIN history_series s ON s.tenant_id = $1 AND s.entity = w.entity \
                    AND s.attr = w.attr AND s.dataset = w.dataset \
                ORDER BY w.o";
     let mut tz = None;
@@ -180,11 +207,11 @@ async fn series_for(
             sql,
             &[
                 (&tenant, Type::TEXT),
-                (&entity, Type::TEXT),
+                (&entities, Type::TEXT_ARRAY),
                 (&attrs, Type::TEXT_ARRAY),
                 (&datasets, Type::TEXT_ARRAY),
                 (&units, Type::TEXT_ARRAY),
-                (&types, Type::TEXT_ARRAY),
+                (&types_json, Type::TEXT_ARRAY),
             ],
         )
         .await?;
@@ -207,36 +234,55 @@ async fn series_for(
         }
     }
     let mut out = Vec::with_capacity(wanted.len());
-    for (slot, w) in found.into_iter().zip(wanted) {
+    let (mut retype_ids, mut retype_types): (Vec<i64>, Vec<String>) = Default::default();
+    let (mut unit_ids, mut unit_values): (Vec<i64>, Vec<&str>) = Default::default();
+    for ((slot, w), json) in found.into_iter().zip(wanted).zip(&types_json) {
         let (mut state, fresh) = slot.ok_or_else(|| {
             StoreError::Unavailable(format!(
-                "the history series of {} of {entity} is being created by another write",
-                w.0
+                "the history series of {} of {} is being created by another write",
+                w.1, w.0
             ))
         })?;
+        let types = types_for(w.0);
         if !fresh && state.types != types && !types.is_empty() {
-            rows(
-                tx,
-                "UPDATE history_series SET types = $3 WHERE tenant_id = $1 AND id = $2",
-                &[
-                    (&tenant, Type::TEXT),
-                    (&state.id, Type::INT8),
-                    (&types, Type::TEXT_ARRAY),
-                ],
-            )
-            .await?;
+            retype_ids.push(state.id);
+            retype_types.push(json.clone());
             state.types = types.to_vec();
         }
-        if let (None, Some(u)) = (&state.unit, w.2) {
-            rows(
-                tx,
-                "UPDATE history_series SET unit = $3 WHERE tenant_id = $1 AND id = $2 AND unit IS NULL",
-                &[(&tenant, Type::TEXT), (&state.id, Type::INT8), (&u, Type::TEXT)],
-            )
-            .await?;
+        if let (None, Some(u)) = (&state.unit, w.3) {
+            unit_ids.push(state.id);
+            unit_values.push(u);
             state.unit = Some(u.to_string());
         }
         out.push(state);
+    }
+    if !retype_ids.is_empty() {
+        rows(
+            tx,
+            "UPDATE history_series s SET types = ARRAY(SELECT json_array_elements_text(x.t::json)) \
+             FROM unnest($2::bigint[], $3::text[]) AS x(id, t) \
+             WHERE s.tenant_id = $1 AND s.id = x.id",
+            &[
+                (&tenant, Type::TEXT),
+                (&retype_ids, Type::INT8_ARRAY),
+                (&retype_types, Type::TEXT_ARRAY),
+            ],
+        )
+        .await?;
+    }
+    if !unit_ids.is_empty() {
+        rows(
+            tx,
+            "UPDATE history_series s SET unit = x.u \
+             FROM unnest($2::bigint[], $3::text[]) AS x(id, u) \
+             WHERE s.tenant_id = $1 AND s.id = x.id AND s.unit IS NULL",
+            &[
+                (&tenant, Type::TEXT),
+                (&unit_ids, Type::INT8_ARRAY),
+                (&unit_values, Type::TEXT_ARRAY),
+            ],
+        )
+        .await?;
     }
     Ok((out, tz.unwrap_or(DEFAULT_TIME_ZONE)))
 }
@@ -399,42 +445,72 @@ pub(super) async fn record(
     instances: &[(&str, &Attribute)],
     now: DateTime<Utc>,
 ) -> StoreResult<AppendReport> {
+    let write = HistoryWrite {
+        entity,
+        types,
+        instances: instances.to_vec(),
+    };
+    record_many(tx, tenant, std::slice::from_ref(&write), now).await
+}
+
+/// The changed attribute instances of one entity write (expanded name, instance).
+pub(super) struct HistoryWrite<'a> {
+    pub entity: &'a str,
+    /// The entity's types after the write.
+    pub types: &'a [String],
+    pub instances: Vec<(&'a str, &'a Attribute)>,
+}
+
+/// [`record`] for the writes of several entities (or several writes of one, in order), with
+/// one statement per table whatever their number.
+pub(super) async fn record_many(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    writes: &[HistoryWrite<'_>],
+    now: DateTime<Utc>,
+) -> StoreResult<AppendReport> {
     let mut report = AppendReport::default();
-    if instances.is_empty() {
+    if writes.iter().all(|w| w.instances.is_empty()) {
         return Ok(report);
     }
     // Microseconds, as stored, so that what is returned equals what was written.
     let now = from_micros(micros(now))?;
     let min = pg_min();
-    if let Some((name, _)) = instances
+    if let Some((name, _)) = writes
         .iter()
+        .flat_map(|w| &w.instances)
         .find(|(_, a)| a.observed_at.is_some_and(|t| t < min))
     {
-        return Err(StoreError::Rejected(NgsiError::bad_data(format!(
-            "an instance of {name} is observed before 4713 BC, which this store cannot keep: \
-             check its observedAt"
-        ))));
+        return Err(StoreError::Rejected(pg_min_rejection(name)));
     }
-    // Group by series, keeping the order of arrival within each.
-    let mut groups: BTreeMap<(&str, &str), Vec<&Attribute>> = BTreeMap::new();
-    for (name, a) in instances {
-        groups
-            .entry((name, a.dataset_id.as_deref().unwrap_or("")))
-            .or_default()
-            .push(a);
+    // Group by series, keeping the order of arrival within each; the series take the
+    // types of the entity's last write.
+    let mut groups: BTreeMap<(&str, &str, &str), Vec<&Attribute>> = BTreeMap::new();
+    let mut types_of: HashMap<&str, &[String]> = HashMap::new();
+    for w in writes {
+        if w.instances.is_empty() {
+            continue;
+        }
+        types_of.insert(w.entity, w.types);
+        for (name, a) in &w.instances {
+            groups
+                .entry((w.entity, name, a.dataset_id.as_deref().unwrap_or("")))
+                .or_default()
+                .push(a);
+        }
     }
     // The first numeric instance decides the unit of a new series.
-    let wanted: Vec<(&str, &str, Option<&str>)> = groups
+    let wanted: Vec<WantedSeries<'_>> = groups
         .iter()
-        .map(|((name, dataset), attrs)| {
+        .map(|((entity, name, dataset), attrs)| {
             let hint = attrs
                 .iter()
                 .find(|a| numeric_candidate(a))
                 .map(|a| a.unit_code.as_deref().unwrap_or(""));
-            (*name, *dataset, hint)
+            (*entity, *name, *dataset, hint)
         })
         .collect();
-    let (states, tz) = series_for(tx, tenant, entity, types, &wanted).await?;
+    let (states, tz) = series_for(tx, tenant, &wanted, &types_of).await?;
 
     let mut new_rows: Vec<NewRow> = Vec::new();
     let mut seen: HashSet<(i64, i64, i64)> = HashSet::new();

@@ -43,8 +43,10 @@ const MIGRATIONS: &[&str] = &[
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// The database file inside the data directory.
 const DB_FILE: &str = "jumeau.db";
-/// Read connections kept open (the machine a commune runs on is small).
-const READ_POOL: usize = 8;
+/// Read connections, and reads running at once (the machine a commune runs on is small):
+/// reads beyond wait for a connection rather than open one, so the page caches, and the
+/// threads whose allocator arenas keep what the reads allocated, stay this many.
+const READ_POOL: usize = 4;
 /// Prepared statements kept by each connection (a few hundred bytes to a few KiB each).
 const STATEMENT_CACHE: usize = 128;
 
@@ -53,7 +55,9 @@ const STATEMENT_CACHE: usize = 128;
 pub struct SqliteOptions {
     /// Page cache per connection, in KiB (memory sobriety: the OS cache does the rest).
     pub cache_kib: i64,
-    /// Most operations committed in one transaction.
+    /// Most entity writes committed in one transaction (other jobs count one each): group
+    /// commit shares one fsync among them, and the entities they read and write stay in
+    /// memory until that commit.
     pub max_batch: usize,
     /// Rows a query walks, checking each, before it builds candidate sets from the value
     /// indexes instead (see [`run_query`]).
@@ -81,6 +85,8 @@ pub struct SqliteStore {
     path: PathBuf,
     options: SqliteOptions,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per read connection.
+    read_permits: Arc<tokio::sync::Semaphore>,
     writer: Writer,
 }
 
@@ -115,7 +121,23 @@ fn fmt_time(d: &DateTime<Utc>) -> String {
 }
 
 fn decode_entity(doc: &str) -> StoreResult<Entity> {
-    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("entity document: {e}")))
+    let mut e: Entity = serde_json::from_str(doc)
+        .map_err(|e| StoreError::Corrupt(format!("entity document: {e}")))?;
+    compact(&mut e.attrs);
+    e.types.shrink_to_fit();
+    Ok(e)
+}
+
+/// Gives back the room that decoding leaves in lists of instances: a list read from JSON
+/// grows to four instances (some 800 bytes) for the one it usually holds, and an entity
+/// write keeps the entity it read until its transaction commits.
+fn compact(attrs: &mut std::collections::BTreeMap<String, Vec<jumeau_model::Attribute>>) {
+    for list in attrs.values_mut() {
+        list.shrink_to_fit();
+        for a in list.iter_mut().filter(|a| !a.sub.is_empty()) {
+            compact(&mut a.sub);
+        }
+    }
 }
 
 fn configure(conn: &Connection, opts: &SqliteOptions) -> rusqlite::Result<()> {
@@ -177,6 +199,7 @@ impl SqliteStore {
             path,
             options,
             readers: Arc::new(Mutex::new(Vec::new())),
+            read_permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
             writer,
         })
     }
@@ -194,7 +217,14 @@ impl SqliteStore {
         let pool = self.readers.clone();
         let path = self.path.clone();
         let opts = self.options.clone();
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("no read connection: {e}")))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = pool.lock().ok().and_then(|mut p| p.pop());
             let conn = match pooled {
                 Some(c) => c,
@@ -515,7 +545,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<Result<Written, NgsiError>>> {
         let tenant = tenant.to_string();
         self.writer
-            .submit(move |conn| writer::apply_ops(conn, &tenant, ops))
+            .submit_weighted(ops.len(), move |conn| writer::apply_ops(conn, &tenant, ops))
             .await
     }
 

@@ -27,6 +27,14 @@ const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (Outcome, Finisher) + Send>;
 
+/// A job with its weight: the entity writes it makes (1 for any other job). A transaction
+/// takes jobs until their weights reach the batch limit, which bounds the entities held in
+/// memory until the commit (each write keeps its entity before and after).
+struct Weighted {
+    weight: usize,
+    job: Job,
+}
+
 /// How a job ended, as far as the transaction it shares is concerned.
 enum Outcome {
     /// It wrote, or refused before writing (a client error): the transaction goes on.
@@ -37,7 +45,7 @@ enum Outcome {
 
 /// Handle to the writer thread.
 pub(super) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Weighted>,
 }
 
 impl Writer {
@@ -48,7 +56,7 @@ impl Writer {
         committed: mpsc::SyncSender<()>,
         wal: PathBuf,
     ) -> StoreResult<Self> {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Weighted>();
         std::thread::Builder::new()
             .name("jumeau-sqlite-writer".into())
             .spawn(move || run(conn, rx, max_batch.max(1), committed, wal))
@@ -65,6 +73,15 @@ impl Writer {
     /// in it is answered that its write did not happen.
     pub(super) async fn submit<T: Send + 'static>(
         &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.submit_weighted(1, f).await
+    }
+
+    /// [`Writer::submit`] for a job making `weight` entity writes.
+    pub(super) async fn submit_weighted<T: Send + 'static>(
+        &self,
+        weight: usize,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let (tx, rx) = oneshot::channel::<StoreResult<T>>();
@@ -87,7 +104,10 @@ impl Writer {
             (outcome, finish)
         });
         self.jobs
-            .send(job)
+            .send(Weighted {
+                weight: weight.max(1),
+                job,
+            })
             .map_err(|_| StoreError::Unavailable("the store is shutting down".into()))?;
         rx.await.map_err(|_| {
             StoreError::Unavailable("the write could not be committed; retry".into())
@@ -97,7 +117,7 @@ impl Writer {
 
 fn run(
     conn: Connection,
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Weighted>,
     max_batch: usize,
     committed: mpsc::SyncSender<()>,
     wal: PathBuf,
@@ -132,10 +152,14 @@ fn run(
                 Err(_) => break,
             }
         };
-        let mut jobs = vec![first];
-        while jobs.len() < max_batch {
+        let mut weight = first.weight;
+        let mut jobs = vec![first.job];
+        while weight < max_batch {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(j) => {
+                    weight += j.weight;
+                    jobs.push(j.job);
+                }
                 Err(_) => break,
             }
         }

@@ -12,10 +12,12 @@ export const settings = {
 
 /** Where the API key typed in the page is kept: this tab only, gone when it closes. */
 const KEY_STORE = 'jumeau.apiKey';
+/** The same key in memory, for when the browser refuses storage (private mode). */
+let memoryKey = '';
 
 /** The API key typed in the page, or an empty string. */
 export function apiKey() {
-  try { return sessionStorage.getItem(KEY_STORE) || ''; } catch { return ''; }
+  try { return sessionStorage.getItem(KEY_STORE) || memoryKey; } catch { return memoryKey; }
 }
 
 /** Keeps an API key for this tab (an empty one forgets it). */
@@ -27,13 +29,14 @@ export function setApiKey(value) {
   } catch { /* storage refused (private mode): the key lasts until the page reloads */ }
   memoryKey = v;
 }
-let memoryKey = '';
-const currentKey = () => apiKey() || memoryKey;
 
-/** The headers every call sends: tenant, and the key when one was typed. */
-function baseHeaders(accept) {
+/**
+ * The headers every call sends (the views' own APIs too): tenant, and the key when one
+ * was typed.
+ */
+export function baseHeaders(accept) {
   const headers = { Accept: accept, 'NGSILD-Tenant': settings.tenant };
-  const key = currentKey();
+  const key = apiKey();
   if (key) headers.Authorization = `Bearer ${key}`;
   return headers;
 }
@@ -52,7 +55,7 @@ async function problem(resp) {
   try { body = await resp.json(); } catch { /* not JSON: the status says enough */ }
   const kind = String(body.type || '').split('/').pop();
   const s = resp.status;
-  if (s === 401) return t(currentKey() ? 'error.401key' : 'error.401');
+  if (s === 401) return t(apiKey() ? 'error.401key' : 'error.401');
   if (s === 403) return t('error.403');
   if (s === 404 && kind === 'NonexistentTenant') return t('error.404tenant', { tenant: settings.tenant });
   if (s === 404) return t('error.404');

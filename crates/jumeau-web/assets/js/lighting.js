@@ -1,8 +1,9 @@
 // The public lighting view: map of points lumineux by state and compliance, savings chart,
 // schedule editor with its 24-hour preview, emergency lighting (with confirmation) and the
 // compliance report. Reads with the page's tenant; writes use the key of the « Accès agent » box.
-import { settings, apiKey, ApiError, showError, clearError } from './api.js';
+import { settings, baseHeaders, ApiError, showError, clearError } from './api.js';
 import { t, num, currentLang } from './i18n.js';
+import { legendItem } from './list.js';
 
 const BASE = '/jumeau/v1/lighting';
 const NS = 'http://www.w3.org/2000/svg';
@@ -34,11 +35,9 @@ function svg(tag, attrs = {}, text) {
   return e;
 }
 
-/** A call to the lighting API; writes carry the key typed in the view. */
+/** A call to the lighting API with the page's tenant and the key of « Accès agent ». */
 async function call(method, path, body, accept = 'application/json') {
-  const headers = { Accept: accept, 'NGSILD-Tenant': settings.tenant };
-  const key = apiKey();
-  if (key) headers.Authorization = `Bearer ${key}`;
+  const headers = baseHeaders(accept);
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let resp;
   try {
@@ -66,9 +65,8 @@ function drawMap() {
   const counts = {};
   for (const f of features) counts[f.properties.state] = (counts[f.properties.state] || 0) + 1;
   const legend = $('lt-legend');
-  legend.replaceChildren(...Object.entries(STATES).map(([state, colour]) => el('li', {},
-    el('span', { class: 'swatch', style: `background:${colour}`, 'aria-hidden': 'true' }), ' ',
-    `${t(`lighting.state.${state}`)} (${num(counts[state] || 0)})`)));
+  legend.replaceChildren(...Object.entries(STATES).map(([state, colour]) =>
+    legendItem(colour, `${t(`lighting.state.${state}`)} (${num(counts[state] || 0)})`)));
   const byCompliance = {};
   for (const f of features) byCompliance[f.properties.compliance] = (byCompliance[f.properties.compliance] || 0) + 1;
   $('lt-compliance-counts').textContent = Object.entries(byCompliance)

@@ -17,6 +17,12 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+/** A colour dot for a legend, hidden from screen readers (the text says the same). */
+export const swatch = (colour) => el('span', { class: 'swatch', style: `background:${colour}`, 'aria-hidden': 'true' });
+
+/** One line of a map legend: its colour dot, then its text. */
+export const legendItem = (colour, text) => el('li', {}, swatch(colour), ' ', text);
+
 /** The legend: one checkbox per service, its colour and how many entities it has. */
 export function drawLegend(onChange) {
   const counts = {};
@@ -26,7 +32,7 @@ export function drawLegend(onChange) {
     el('label', {},
       el('input', { type: 'checkbox', checked: filters.services.has(s.id), 'data-service': s.id,
         on: { change: (e) => { e.target.checked ? filters.services.add(s.id) : filters.services.delete(s.id); onChange(); } } }),
-      ' ', el('span', { class: 'swatch', style: `background:${s.color}`, 'aria-hidden': 'true' }),
+      ' ', swatch(s.color),
       ` ${t(`service.${s.id}`)} `, el('span', { class: 'count' }, `(${counts[s.id] || 0})`)))));
 }
 

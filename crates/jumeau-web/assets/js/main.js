@@ -5,7 +5,7 @@ import { t, translatePage, toggleLang, onLangChange } from './i18n.js';
 import { loadAll, refresh, filters, items, label, onItemsChange } from './services.js';
 import { initMap, drawMap, focusOn, highlight } from './map.js';
 import { drawLegend, drawList } from './list.js';
-import { openPanel, closePanel, shownEntity } from './panel.js';
+import { openPanel, closePanel, shownEntity, updatePanel } from './panel.js';
 import { drawHome } from './home.js';
 import { initKey, drawKeyStatus } from './key.js';
 import { showLighting, relabelLighting } from './lighting.js';
@@ -72,7 +72,10 @@ function route() {
   }
 }
 
-/** Live updates: each change reads the entity again and moves its feature. */
+/**
+ * Live updates: each change reads the entity again and moves its feature; the open panel
+ * is drawn again when what the map shows changed, else it shows the new reading in place.
+ */
 function listen() {
   const events = new EventSource(`/jumeau/v1/events?tenant=${encodeURIComponent(settings.tenant)}`);
   events.addEventListener('change', async (e) => {
@@ -80,7 +83,10 @@ function listen() {
       const { id, types, deleted } = JSON.parse(e.data);
       const it = await refresh(id, types, deleted);
       if (it) status(t('status.updated', { name: label(it) }));
-      if (shownEntity()?.id === id && it) openPanel(id, null, false);
+      if (shownEntity()?.id === id && !deleted) {
+        if (it) openPanel(id, null, false);
+        else updatePanel(id);
+      }
     } catch (err) {
       showError(err);
     }

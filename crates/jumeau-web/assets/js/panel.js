@@ -15,6 +15,10 @@ const panel = () => document.getElementById('panel');
 let opener = null;
 let current = null;
 let period = 'hours';
+/** The charts of the open panel: their box and the attributes they draw. */
+let charts = null;
+/** A live update of the open panel is under way (`again`: another reading came meanwhile). */
+let updating = null;
 
 const attrLabel = (name) => (has(`attr.${name}`) ? t(`attr.${name}`) : name);
 const unitOf = (a) => UNITS[a.unitCode] || a.unitCode || '';
@@ -49,16 +53,71 @@ export async function openPanel(id, from, refocus = true) {
   try {
     const e = await entity(id, ctx);
     if (current !== it) return;
-    const attrs = Object.entries(e).filter(([k, a]) => !HIDDEN.has(k) && a && typeof a === 'object' && !Array.isArray(a));
+    const attrs = shownAttrs(e);
     body.replaceChildren(
       el('p', { class: 'kind' }, typeLabel(it.type)),
       el('h3', {}, t('panel.properties')),
-      el('dl', { class: 'props' }, ...attrs.flatMap(([k, a]) => [el('dt', {}, attrLabel(k)), el('dd', {}, relationLink(a) || valueText(a))])),
+      el('dl', { class: 'props' }, ...attrs.flatMap(([k, a]) => [el('dt', {}, attrLabel(k)), valueCell(k, a)])),
       editSection(it, e, ctx),
       historySection(it, Object.fromEntries(attrs), ctx));
   } catch (err) {
     body.replaceChildren(el('p', { class: 'error-inline' }, err.message));
     showError(err);
+  }
+}
+
+/** The attributes the panel lists, in the entity's order. */
+const shownAttrs = (e) => Object.entries(e).filter(([k, a]) => !HIDDEN.has(k) && a && typeof a === 'object' && !Array.isArray(a));
+
+/** The value of one attribute: a link to a related entity, or its value in words. */
+function valueCell(k, a) {
+  return el('dd', { 'data-attr': k, 'data-object': a.object }, relationLink(a) || valueText(a));
+}
+
+/**
+ * Shows a new reading of the open entity, pushed by the live updates: the values change
+ * in place (the focus, the form and the scroll stay where they are) and the charts are
+ * drawn again. Readings arriving during an update are shown by one more update.
+ */
+export async function updatePanel(id) {
+  const it = current;
+  if (!it || it.id !== id) return;
+  if (updating?.it === it) {
+    updating.again = true;
+    return;
+  }
+  const run = { it, again: false };
+  updating = run;
+  try {
+    do {
+      run.again = false;
+      const ctx = queryOf(it.type)?.query.context;
+      const e = await entity(id, ctx);
+      if (current !== it) return;
+      const list = document.querySelector('#panel dl.props');
+      // Still loading: the panel will show the values it reads.
+      if (!list) return;
+      const attrs = shownAttrs(e);
+      const cells = [...list.querySelectorAll('dd')];
+      if (cells.map((dd) => dd.dataset.attr).join('\n') === attrs.map(([k]) => k).join('\n')) {
+        attrs.forEach(([k, a], i) => {
+          const dd = cells[i];
+          if (a.object !== undefined && dd.dataset.object === String(a.object)) return;
+          const fresh = valueCell(k, a);
+          if (dd.textContent !== fresh.textContent || dd.dataset.object !== fresh.dataset.object) dd.replaceWith(fresh);
+        });
+      } else {
+        list.replaceChildren(...attrs.flatMap(([k, a]) => [el('dt', {}, attrLabel(k)), valueCell(k, a)]));
+      }
+      if (charts?.it === it) {
+        charts.attrs = Object.fromEntries(attrs);
+        await drawCharts(it, charts.attrs, ctx, charts.box, true);
+      }
+    } while (run.again && current === it);
+  } catch {
+    // The next reading tries again; the panel keeps the values it shows.
+  } finally {
+    if (updating === run) updating = null;
   }
 }
 
@@ -99,21 +158,26 @@ function relationLink(a) {
 }
 
 function historySection(it, currentAttrs, ctx) {
-  const charts = el('div', { class: 'charts', 'aria-live': 'polite' });
-  const select = el('select', { id: 'period', on: { change: (e) => { period = e.target.value; drawCharts(it, currentAttrs, ctx, charts); } } },
+  const box = el('div', { class: 'charts', 'aria-live': 'polite' });
+  const state = { it, attrs: currentAttrs, box };
+  charts = state;
+  const select = el('select', { id: 'period', on: { change: (e) => { period = e.target.value; drawCharts(it, state.attrs, ctx, box); } } },
     ...Object.keys(PERIODS).map((k) => el('option', { value: k, selected: k === period }, t(`panel.${k}`))));
-  drawCharts(it, currentAttrs, ctx, charts);
+  drawCharts(it, currentAttrs, ctx, box);
   return el('section', { 'aria-labelledby': 'history-title' },
     el('h3', { id: 'history-title' }, t('panel.history')),
-    el('p', {}, el('label', { for: 'period' }, `${t('panel.period')} `), select), charts);
+    el('p', {}, el('label', { for: 'period' }, `${t('panel.period')} `), select), box);
 }
 
 /**
  * One chart per attribute with numbers over the period (the latest reading tells which),
  * averaged per hour or per day; an attribute with a single period has nothing to draw.
+ * `live`: drawn again for a new reading, without the loading message, and not announced
+ * by screen readers (a chosen period is).
  */
-async function drawCharts(it, currentAttrs, ctx, box) {
-  box.replaceChildren(el('p', {}, t('panel.loading')));
+async function drawCharts(it, currentAttrs, ctx, box, live = false) {
+  box.setAttribute('aria-live', live ? 'off' : 'polite');
+  if (!live) box.replaceChildren(el('p', {}, t('panel.loading')));
   const { dur, back, time } = PERIODS[period];
   const range = { timerel: 'after', timeAt: new Date(Date.now() - back).toISOString() };
   try {
@@ -124,15 +188,17 @@ async function drawCharts(it, currentAttrs, ctx, box) {
     const h = numeric.length ? await entityHistory(it.id, {
       ...range, options: 'aggregatedValues', aggrMethods: 'avg', aggrPeriodDuration: dur, attrs: numeric.map(([k]) => k).join(','),
     }, ctx) : {};
-    if (current !== it) return;
-    const charts = numeric.map(([k, a]) => {
+    if (current !== it || (live && PERIODS[period].dur !== dur)) return;
+    const figures = numeric.map(([k, a]) => {
       const series = (h[k]?.avg || []).filter((r) => r[0] !== null).map((r) => [new Date(r[1]), scaled(a, Number(r[0]))]);
       if (series.length < 2) return null;
       return el('figure', {}, el('figcaption', {}, attrLabel(k)), lineChart(attrLabel(k), unitOf(a), series, time));
     }).filter(Boolean);
-    box.replaceChildren(...(charts.length ? charts : [el('p', {}, t('panel.nohistory'))]));
+    const drawn = figures.length ? figures : [el('p', {}, t('panel.nohistory'))];
+    if (live && drawn.map((f) => f.outerHTML).join('') === [...box.children].map((f) => f.outerHTML).join('')) return;
+    box.replaceChildren(...drawn);
   } catch (err) {
-    box.replaceChildren(el('p', { class: 'error-inline' }, err.message));
+    if (!live) box.replaceChildren(el('p', { class: 'error-inline' }, err.message));
   }
 }
 
@@ -141,6 +207,7 @@ export function closePanel() {
   if (panel().hidden) return;
   panel().hidden = true;
   current = null;
+  charts = null;
   // The list may have been drawn again meanwhile: its button for the same entity.
   const again = opener?.dataset?.id && document.querySelector(`#list button[data-id="${CSS.escape(opener.dataset.id)}"]`);
   const target = opener && document.contains(opener) ? opener : again;

@@ -2,9 +2,10 @@
 // alert, what-if runs, the minimum night flow of each DMA with its alarms, the leak alerts
 // and the yearly indicators with their Grenelle verdict in plain words. Reads with the
 // page's tenant; what-if runs need the API key typed in "Accès agent".
-import { settings, apiKey, ApiError, showError, clearError } from './api.js';
+import { settings, baseHeaders, ApiError, showError, clearError } from './api.js';
 import { t, num, currentLang } from './i18n.js';
 import { lineChart } from './chart.js';
+import { legendItem } from './list.js';
 
 const BASE = '/jumeau/v1/water';
 /** Pressure classes (m): colours dark enough for 3:1 against the map background. */
@@ -39,9 +40,7 @@ function el(tag, attrs = {}, ...children) {
 
 /** A call to the water API with the page's tenant and key. */
 async function call(method, path, body) {
-  const headers = { Accept: 'application/json', 'NGSILD-Tenant': settings.tenant };
-  const key = apiKey();
-  if (key) headers.Authorization = `Bearer ${key}`;
+  const headers = baseHeaders('application/json');
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let resp;
   try {
@@ -85,14 +84,12 @@ function drawLegend() {
   if (mode === 'pressure' && nodes.some((f) => typeof f.properties.pressure === 'number')) {
     for (const c of PRESSURE) {
       const n = nodes.filter((f) => typeof f.properties.pressure === 'number' && pressureClass(f.properties.pressure) === c).length;
-      items.push(el('li', {}, el('span', { class: 'swatch', style: `background:${c.colour}`, 'aria-hidden': 'true' }), ' ',
-        `${t(c.key)} (${num(n)})`));
+      items.push(legendItem(c.colour, `${t(c.key)} (${num(n)})`));
     }
   } else if (mode === 'pressure') {
     items.push(el('li', { text: t('water.map.noRun') }));
   }
-  items.push(el('li', {}, el('span', { class: 'swatch', style: `background:${ALERT}`, 'aria-hidden': 'true' }), ' ',
-    t('water.map.alerted', { n: num(alerted) })));
+  items.push(legendItem(ALERT, t('water.map.alerted', { n: num(alerted) })));
   $('wt-legend').replaceChildren(...items);
 }
 
