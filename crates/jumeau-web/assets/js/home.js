@@ -173,16 +173,21 @@ async function changesCard() {
 
 const CARDS = [['home.energy', energyCard], ['home.incidents', incidentsCard], ['home.river', riverCard], ['home.changes', changesCard]];
 
-/** Draws the home page's cards, each filled when its figures arrive. */
+/**
+ * Draws the home page's cards, each filled when its figures arrive; the promise settles
+ * once every card is filled (or shows its error).
+ */
 export function drawHome() {
   const box = document.getElementById('home-cards');
+  const filled = [];
   box.replaceChildren(...CARDS.map(([key, fill], i) => {
     const body = el('div', {}, el('p', {}, t('panel.loading')));
-    fill().then((parts) => body.replaceChildren(...parts), (err) => {
+    filled.push(fill().then((parts) => body.replaceChildren(...parts), (err) => {
       body.replaceChildren(el('p', { class: 'error-inline' }, err.message));
       showError(err);
-    });
+    }));
     return el('section', { class: 'card', 'aria-labelledby': `card-${i}` }, el('h2', { id: `card-${i}` }, t(key)), body,
       el('p', {}, el('a', { href: '#carte' }, t('home.see'))));
   }));
+  return Promise.allSettled(filled);
 }

@@ -68,8 +68,9 @@ function route() {
     drawMap();
   } else {
     document.getElementById('nav-home').setAttribute('aria-current', 'page');
-    drawHome();
+    return drawHome();
   }
+  return undefined;
 }
 
 /**
@@ -123,9 +124,10 @@ async function start() {
     if (it) openPanel(it.id, null, false);
   });
   onItemsChange(() => redraw());
-  route();
   status(t('status.loading'));
   try {
+    // The home page's figures first: the entities of the map would slow them down.
+    await route();
     await loadAll();
     status(t('status.loaded', { n: items.size }));
   } catch (err) {

@@ -68,15 +68,15 @@ const listeners = [];
 export const onItemsChange = (f) => listeners.push(f);
 const changed = (ids) => { for (const f of listeners) f(ids); };
 
-/** Loads the entities of every service. */
+/** Loads the entities of every service: all queries at once, kept in service order. */
 export async function loadAll() {
+  const loaded = await Promise.all(SERVICES.flatMap((service) => service.queries.map(
+    async (q) => ({ service, list: await features({ type: q.type, pick: PICK }, q.context) }))));
   items.clear();
-  for (const service of SERVICES) {
-    for (const q of service.queries) {
-      for (const f of await features({ type: q.type, pick: PICK }, q.context)) {
-        const it = item(f, service);
-        items.set(it.id, it);
-      }
+  for (const { service, list } of loaded) {
+    for (const f of list) {
+      const it = item(f, service);
+      items.set(it.id, it);
     }
   }
   changed(null);
