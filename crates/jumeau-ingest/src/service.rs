@@ -82,7 +82,7 @@ impl Default for IngestConfig {
             journal_retention: Duration::from_secs(7 * 24 * 3600),
             mqtt: Vec::new(),
             background: true,
-            max_in_flight: 10_000,
+            max_in_flight: 7_500,
         }
     }
 }
