@@ -767,10 +767,10 @@ fn simulate_halves(model: &ScenarioModel, steps: usize, warm_up: usize) -> Resul
 /// the pump and valve states they drive), so the second half starts [`WARM_UP_DAYS`]
 /// early from the initial levels and, by its first kept step, has come close to the state
 /// of the first half: the second half is a simulation of its own from a state that
-/// differs from the first half's end by less than the sensors can show. The seam is checked over the hour before it (tank levels within
-/// [`SEAM_LEVEL_TOLERANCE_M`], link flows within 1 %); if it does not hold, the whole
-/// period is simulated again in one run. The output depends on the seed only, never on
-/// the number of cores.
+/// differs from the first half's end by less than the sensors can show. The seam is
+/// checked over the hour before it (tank levels within [`SEAM_LEVEL_TOLERANCE_M`], link
+/// flows within 1 %); if it does not hold, the whole period is simulated again in one
+/// run. The output depends on the seed only, never on the number of cores.
 pub fn generate(
     net: &Network,
     sensors: &SensorLayout,
