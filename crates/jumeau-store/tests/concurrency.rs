@@ -37,8 +37,9 @@ fn level(writer: usize, round: usize, i: usize) -> WriteOp {
     let mut e = Entity::new(format!("urn:ngsi-ld:Lamp:{i:03}"), KIND.to_string());
     e.attrs.insert(
         LEVEL.to_string(),
+        // Never 0, the value at creation: every update changes the value.
         vec![Attribute::new(AttributeValue::Property(json!(
-            writer * 1000 + round
+            writer * 1000 + round + 1
         )))],
     );
     WriteOp::Upsert {
@@ -88,8 +89,8 @@ where
     for t in tasks {
         t.await.unwrap();
     }
-    // Every entity holds a value one of the writers wrote, and its history one instance per
-    // update.
+    // Every entity holds a value one of the writers wrote, and its history the creation
+    // and one instance per update.
     let q = EntityQuery {
         types: Some(TypeExpr::Type(KIND.to_string())),
         limit: 1000,
@@ -105,7 +106,7 @@ where
         };
         let v = v.as_u64().unwrap() as usize;
         assert!(
-            v / 1000 < WRITERS && v % 1000 < ROUNDS,
+            v / 1000 < WRITERS && (1..=ROUNDS).contains(&(v % 1000)),
             "{} holds {v}",
             e.id
         );
@@ -123,7 +124,8 @@ where
             .flat_map(|h| &h.attrs)
             .map(|a| a.instances.len())
             .sum();
-        assert_eq!(instances, WRITERS * ROUNDS, "history of {}", e.id);
+        // The creation's instance, then one per update.
+        assert_eq!(instances, 1 + WRITERS * ROUNDS, "history of {}", e.id);
     }
 }
 
