@@ -353,6 +353,14 @@ await check('lighting view: legend, savings chart, 24-hour preview, emergency co
   await axe(page, 'lighting');
 });
 
+await check('water view: network map with its legend, DMAs and indicators', async () => {
+  await page.goto(`${base}/#eau`);
+  for (const sel of ['#wt-legend li', '#wt-dmas', '#wt-indicators']) {
+    await page.waitForSelector(sel, { timeout: 15000 });
+  }
+  await axe(page, 'water');
+});
+
 await check('no script error in the page', async () => {
   assert(!pageErrors.length, pageErrors.join(' | '));
 });

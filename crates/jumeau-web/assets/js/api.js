@@ -103,6 +103,28 @@ export async function send(method, path, body, { context } = {}) {
 }
 
 /**
+ * A call to one of Jumeau's service APIs (lighting, water) with the page's tenant and key:
+ * JSON in; JSON out (text for other `accept` types); `errorText(status, detail)` words a
+ * refusal in the view's terms.
+ */
+export async function serviceCall(url, method, body, { accept = 'application/json', errorText }) {
+  const headers = baseHeaders(accept);
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let resp;
+  try {
+    resp = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch {
+    throw new ApiError(t('error.network'), 0);
+  }
+  if (!resp.ok) {
+    let detail = '';
+    try { detail = (await resp.json()).detail || ''; } catch { /* the status says enough */ }
+    throw new ApiError(errorText(resp.status, detail), resp.status);
+  }
+  return accept === 'application/json' || accept === 'application/geo+json' ? resp.json() : resp.text();
+}
+
+/**
  * Every entity of a query as GeoJSON features (keyValues): the first page says how many
  * there are, the other pages are asked for together.
  */

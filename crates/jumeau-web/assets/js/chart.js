@@ -7,7 +7,8 @@ const W = 320;
 const H = 140;
 const PAD = { left: 48, right: 8, top: 10, bottom: 24 };
 
-function svg(tag, attrs = {}, text) {
+/** A new SVG element with attributes and, optionally, its text. */
+export function svg(tag, attrs = {}, text) {
   const e = document.createElementNS(NS, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   if (text !== undefined) e.textContent = text;

@@ -1,12 +1,12 @@
 // The public lighting view: map of points lumineux by state and compliance, savings chart,
 // schedule editor with its 24-hour preview, emergency lighting (with confirmation) and the
 // compliance report. Reads with the page's tenant; writes use the key of the « Accès agent » box.
-import { settings, baseHeaders, ApiError, showError, clearError } from './api.js';
+import { settings, serviceCall, showError, clearError } from './api.js';
 import { t, num, currentLang } from './i18n.js';
-import { legendItem } from './list.js';
+import { el, legendItem } from './list.js';
+import { svg } from './chart.js';
 
 const BASE = '/jumeau/v1/lighting';
-const NS = 'http://www.w3.org/2000/svg';
 /** Colours of the states: dark enough for 3:1 against the map and white. */
 const STATES = { on: '#b34700', dimmed: '#7a5c00', off: '#4a4a4a', emergency: '#b3151b', fault: '#6a1b9a' };
 /** Stroke of the compliance: non-compliant and to replace stand out. */
@@ -18,42 +18,13 @@ let points = { type: 'FeatureCollection', features: [] };
 
 const $ = (id) => document.getElementById(id);
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'text') e.textContent = v;
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
-  }
-  e.append(...children);
-  return e;
-}
-
-function svg(tag, attrs = {}, text) {
-  const e = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+/** Refusals the lighting view words itself. */
+const KNOWN_ERRORS = { 401: 'lighting.err401', 403: 'lighting.err403', 504: 'lighting.err504' };
 
 /** A call to the lighting API with the page's tenant and the key of « Accès agent ». */
-async function call(method, path, body, accept = 'application/json') {
-  const headers = baseHeaders(accept);
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  let resp;
-  try {
-    resp = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch {
-    throw new ApiError(t('error.network'), 0);
-  }
-  if (!resp.ok) {
-    let detail = '';
-    try { detail = (await resp.json()).detail || ''; } catch { /* the status says enough */ }
-    const s = resp.status;
-    const known = { 401: 'lighting.err401', 403: 'lighting.err403', 504: 'lighting.err504' };
-    throw new ApiError(t(known[s] || 'lighting.errOther', { status: s, detail }), s);
-  }
-  return accept === 'application/json' || accept === 'application/geo+json' ? resp.json() : resp.text();
-}
+const call = (method, path, body, accept = 'application/json') => serviceCall(BASE + path, method, body, {
+  accept, errorText: (status, detail) => t(KNOWN_ERRORS[status] || 'lighting.errOther', { status, detail }),
+});
 
 /** Announces a result in the view's live region. */
 const say = (text) => { $('lt-status').textContent = text; };

@@ -6,11 +6,15 @@ import { t } from './i18n.js';
 const PAGE = 50;
 let limit = PAGE;
 
-/** A new element with attributes and children (strings become text). */
+/**
+ * A new element with attributes and children (strings become text); `on` adds event
+ * listeners, `text` sets the text.
+ */
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === 'on') for (const [ev, f] of Object.entries(v)) e.addEventListener(ev, f);
+    else if (k === 'text') e.textContent = v;
     else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
   }
   e.append(...children.flat().filter((c) => c !== null && c !== undefined));

@@ -2,10 +2,10 @@
 // alert, what-if runs, the minimum night flow of each DMA with its alarms, the leak alerts
 // and the yearly indicators with their Grenelle verdict in plain words. Reads with the
 // page's tenant; what-if runs need the API key typed in "Accès agent".
-import { settings, baseHeaders, ApiError, showError, clearError } from './api.js';
+import { settings, serviceCall, showError, clearError } from './api.js';
 import { t, num, currentLang } from './i18n.js';
 import { lineChart } from './chart.js';
-import { legendItem } from './list.js';
+import { el, legendItem } from './list.js';
 
 const BASE = '/jumeau/v1/water';
 /** Pressure classes (m): colours dark enough for 3:1 against the map background. */
@@ -28,34 +28,11 @@ let geo = { type: 'FeatureCollection', features: [] };
 
 const $ = (id) => document.getElementById(id);
 
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === 'text') e.textContent = v;
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? '' : v);
-  }
-  e.append(...children);
-  return e;
-}
-
 /** A call to the water API with the page's tenant and key. */
-async function call(method, path, body) {
-  const headers = baseHeaders('application/json');
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  let resp;
-  try {
-    resp = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch {
-    throw new ApiError(t('error.network'), 0);
-  }
-  if (!resp.ok) {
-    let detail = '';
-    try { detail = (await resp.json()).detail || ''; } catch { /* the status says enough */ }
-    const s = resp.status;
-    throw new ApiError(s === 401 || s === 403 ? t('water.errKey') : t('water.errOther', { status: s, detail }), s);
-  }
-  return resp.json();
-}
+const call = (method, path, body) => serviceCall(BASE + path, method, body, {
+  errorText: (status, detail) => (status === 401 || status === 403
+    ? t('water.errKey') : t('water.errOther', { status, detail })),
+});
 
 const say = (text) => { $('wt-status').textContent = text; };
 
