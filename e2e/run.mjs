@@ -1,7 +1,9 @@
 // End-to-end test of the web interface against a running `jumeau demo`:
 //   node e2e/run.mjs <base url> <screenshot dir>
 // JUMEAU_KEY (an admin or editor key of the demo tenant) lets it write readings and a
-// change. Uses the machine's Chromium (no browser download) and axe-core.
+// change; JUMEAU_ASSETS (a folder such as crates/jumeau-web/assets) serves the page's
+// scripts from there instead of the server's. Uses the machine's Chromium (no browser
+// download) and axe-core.
 import { chromium } from 'playwright-core';
 import { createRequire } from 'node:module';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -78,6 +80,14 @@ const browser = await chromium.launch({
     '--disable-component-update', '--disable-sync', '--use-gl=angle', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
 });
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'fr-FR' });
+if (process.env.JUMEAU_ASSETS) {
+  // The page's scripts from a working tree, to check a change of the interface against a
+  // server built before it.
+  await context.route(/\/assets\/[^/]+\/js\/[a-z0-9]+\.js$/, (route) => route.fulfill({
+    contentType: 'text/javascript; charset=utf-8',
+    body: readFileSync(join(process.env.JUMEAU_ASSETS, 'js', route.request().url().split('/').pop())),
+  }));
+}
 const page = await context.newPage();
 const pageErrors = [];
 page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -217,7 +227,8 @@ await check('only faults: the map shows the faulty lamps, and a click on one ope
     const point = await page.evaluate(async () => {
       const m = window.jumeau.map;
       await new Promise((ok) => (m.loaded() ? ok() : m.once('idle', ok)));
-      const f = m.queryRenderedFeatures({ layers: ['lighting-points'] })[0];
+      // The layer draws clusters too: a lamp on its own has no `cluster` property.
+      const f = m.queryRenderedFeatures({ layers: ['lighting-points'] }).find((x) => !x.properties.cluster);
       if (!f) return null;
       const p = m.project(f.geometry.coordinates);
       const box = m.getCanvas().getBoundingClientRect();

@@ -8,12 +8,24 @@ bounded in time:
 1. HTTP: wrk with bench/load/ingest.lua posts batches of generic uplinks whose raw payload
    the native decoder decodes; throughput counts uplinks acknowledged (journaled), then the
    time until the last one is applied to the twin. Meanwhile a probe posts one reading every
-   250 ms and polls until the entity shows it: receipt-to-queryable latency under load.
+   100 ms (--probe-every) and polls until the entity shows it: receipt-to-queryable latency
+   under load, as a client sees it.
 2. MQTT: the example load generator (crates/jumeau-ingest/examples/mqtt_load.rs) publishes
-   ChirpStack uplinks with QoS 1; throughput counts uplinks applied to the twin.
+   ChirpStack uplinks with QoS 1; throughput counts uplinks applied to the twin. The same
+   HTTP probe runs meanwhile.
+
+For both, the server logs (target jumeau_ingest::latency, debug) how long after its receipt
+every message became queryable; the script reads that log and reports the distribution over
+every message of the scenario ("server" in the table), beside the probe's. The probes above
+--outlier ms are listed with their time, to match them with the server's log: --server-log
+FILE keeps that log, with the store's slow commits, checkpoints and folds and the MQTT
+journal batches (debug).
 
 Usage: python3 bench/load/ingest.py [--devices 1000] [--duration 20] [--connections 8]
-       [--mqtt-messages 200000]
+       [--mqtt-messages 200000] [--mqtt-rate 0] [--probe-every 0.1] [--server-log FILE]
+--mqtt-rate R publishes R messages/s in all, evenly spaced (an offered load: the latency at that
+throughput); 0, the default, publishes as fast as the broker takes them (the saturation
+throughput, where latency only measures the queue).
 Build first: cargo build --release -p jumeau && cargo build --release -p jumeau-ingest --example mqtt_load
 """
 import argparse, json, os, signal, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.error, urllib.parse, urllib.request
@@ -88,12 +100,80 @@ def wait_applied(addr, source, expected, limit_s):
     sys.exit(f"{source}: not every uplink was applied within {limit_s} s: {counters(addr)}")
 
 
-class Probe(threading.Thread):
-    """Posts one reading every 250 ms and measures until the entity shows it."""
+class ServerLog:
+    """Reads the server's log: keeps it in a file if asked, and gathers the receipt-to-
+    queryable times the server logs for every batch (`ms*count` pairs) under the current
+    scenario."""
 
-    def __init__(self, addr, eui):
+    MARK = "queryable after receipt (ms*messages): "
+
+    def __init__(self, proc, path):
+        self.proc, self.file = proc, (open(path, "w") if path else None)
+        self.scenario, self.times, self.lock = None, {}, threading.Lock()
+        threading.Thread(target=self.read, daemon=True).start()
+
+    def read(self):
+        # Keep reading, so that a full pipe never blocks the server.
+        for line in self.proc.stderr:
+            if self.file:
+                self.file.write(line)
+                self.file.flush()
+            at = line.find(self.MARK)
+            if at < 0:
+                continue
+            with self.lock:
+                counts = self.times.setdefault(self.scenario, {})
+                for pair in line[at + len(self.MARK):].strip().split(","):
+                    ms, _, n = pair.partition("*")
+                    if ms.isdigit() and n.isdigit():
+                        counts[int(ms)] = counts.get(int(ms), 0) + int(n)
+
+    def start(self, scenario):
+        with self.lock:
+            self.scenario = scenario
+
+    def summary(self, scenario):
+        """p50 / p99 / p99.9 / max over every message of a scenario, in ms."""
+        with self.lock:
+            counts = sorted(self.times.get(scenario, {}).items())
+        total = sum(n for _, n in counts)
+        if not total:
+            return "no server log (build with this version)"
+
+        def at(p):
+            rank, seen = p / 100 * total, 0
+            for ms, n in counts:
+                seen += n
+                if seen >= rank:
+                    return ms
+            return counts[-1][0]
+
+        return (f"server, every message: p50 {at(50)} / p99 {at(99)} / p99.9 {at(99.9)} / "
+                f"max {counts[-1][0]} ms ({total:,} messages)")
+
+
+class Probe(threading.Thread):
+    """Posts one reading every `every` seconds and measures until the entity shows it; keeps
+    (start time, latency) per probe."""
+
+    def __init__(self, addr, eui, every):
         super().__init__(daemon=True)
-        self.addr, self.eui, self.stop, self.latencies = addr, eui, threading.Event(), []
+        self.addr, self.eui, self.every, self.stop = addr, eui, every, threading.Event()
+        self.samples = []
+
+    @property
+    def latencies(self):
+        return [d for _, d in self.samples]
+
+    def report(self, outlier_ms):
+        """The probe's percentiles, and its probes above `outlier_ms` with their UTC time."""
+        slow = [f"{time.strftime('%H:%M:%S', time.gmtime(t))}.{int(t % 1 * 1000):03d} UTC: {d * 1000:.0f} ms"
+                for t, d in self.samples if d * 1000 > outlier_ms]
+        if slow:
+            print(f"probes above {outlier_ms} ms: " + "; ".join(slow), file=sys.stderr)
+        lat = self.latencies
+        return (f"probe p50 {pct(lat, 50) * 1000:.0f} / p99 {pct(lat, 99) * 1000:.0f} / "
+                f"max {max(lat, default=float('nan')) * 1000:.0f} ms ({len(lat)} probes, {len(slow)} above {outlier_ms} ms)")
 
     # Frame counters go on from one probe to the next: a repeated (DevEUI, fCnt) is a copy.
     next_f_cnt = 0
@@ -113,12 +193,12 @@ class Probe(threading.Thread):
                 try:
                     _, e = request(self.addr, "GET", path)
                     if e.get("co2") == value:
-                        self.latencies.append(time.time() - t0)
+                        self.samples.append((t0, time.time() - t0))
                         break
                 except urllib.error.HTTPError:
                     pass
                 time.sleep(0.005)
-            self.stop.wait(0.25)
+            self.stop.wait(self.every)
 
 
 def pct(values, p):
@@ -137,11 +217,18 @@ def main():
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--mqtt-messages", type=int, default=200_000)
+    ap.add_argument("--mqtt-rate", type=int, default=0,
+                    help="messages/s offered over MQTT, evenly spaced; 0: as fast as possible")
     ap.add_argument("--target", default=os.path.join(ROOT, "target"))
     ap.add_argument("--only", choices=["http", "mqtt"], help="run one scenario")
     ap.add_argument("--binary", help="the jumeau binary (default: <target>/release/jumeau)")
     ap.add_argument("--inflight", type=int, default=1000,
                     help="Mosquitto's max_inflight_messages: unacknowledged publishes sent to Jumeau")
+    ap.add_argument("--probe-every", type=float, default=0.1,
+                    help="seconds between the end of a probe and the next")
+    ap.add_argument("--outlier", type=float, default=1000,
+                    help="probes slower than this many ms are listed with their time")
+    ap.add_argument("--server-log", help="keep the server's log (with the store's debug timings) in this file")
     args = ap.parse_args()
     binary = args.binary or os.path.join(args.target, "release", "jumeau")
     loader = os.path.join(args.target, "release", "examples", "mqtt_load")
@@ -153,9 +240,16 @@ def main():
     folder = tempfile.mkdtemp(prefix="jumeau-ingest-bench-")
     broker, port = start_mosquitto(folder, args.inflight)
     os.environ["JUMEAU_MQTT"] = f"mqtt://127.0.0.1:{port}?tenant={run.TENANT}&client_id=jumeau-bench"
-    proc, addr = run.start_server(binary, os.path.join(folder, "data"))
-    # Keep reading the server's log, so that a full pipe never blocks it.
-    threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    # run.start_server sets the log filter; a wrapper sets the one this benchmark reads.
+    log = "warn,jumeau=info,jumeau_ingest::latency=debug"
+    if args.server_log:
+        log += ",jumeau_store::sqlite=debug,jumeau_ingest::mqtt=debug"
+    wrapper = os.path.join(folder, "jumeau")
+    with open(wrapper, "w") as f:
+        f.write(f"#!/bin/sh\nJUMEAU_LOG='{log}' exec '{os.path.abspath(binary)}' \"$@\"\n")
+    os.chmod(wrapper, 0o755)
+    proc, addr = run.start_server(wrapper, os.path.join(folder, "data"))
+    server_log = ServerLog(proc, args.server_log)
     print(f"server on {addr}, broker on {port}", file=sys.stderr)
     rows = []
     try:
@@ -170,7 +264,8 @@ def main():
 
         if args.only != "mqtt":
             # 1. HTTP, batched generic uplinks, decoded natively.
-            probe = Probe(addr, probe_eui)
+            server_log.start("http")
+            probe = Probe(addr, probe_eui, args.probe_every)
             probe.start()
             os.environ["JUMEAU_BENCH_DEVICES"] = str(args.devices)
             os.environ["JUMEAU_BENCH_BATCH"] = str(args.batch)
@@ -185,8 +280,7 @@ def main():
                          f"{acked / float(r['duration_s']):,.0f} uplinks/s acknowledged; {acked / wall:,.0f} uplinks/s applied "
                          f"({acked:,} in {wall:.1f} s)",
                          f"request p50 {float(r['p50_ms']):.1f} / p99 {float(r['p99_ms']):.1f} ms; "
-                         f"receipt to queryable p50 {pct(probe.latencies, 50) * 1000:.0f} / p99 {pct(probe.latencies, 99) * 1000:.0f} ms "
-                         f"({len(probe.latencies)} probes)",
+                         f"receipt to queryable: {server_log.summary('http')}; {probe.report(args.outlier)}",
                          f"{r['errors']} / {r['non2xx']}"))
             print(f"HTTP: {rows[-1]}", file=sys.stderr)
 
@@ -194,11 +288,13 @@ def main():
             # 2. MQTT, ChirpStack uplinks with decoded objects, QoS 1.
             _, before = counters(addr)
             base = sum(before.get("chirpstack", [0, 0, 0, 0])[1:])
-            probe = Probe(addr, probe_eui)
+            server_log.start("mqtt")
+            probe = Probe(addr, probe_eui, args.probe_every)
             probe.start()
             t0 = time.time()
             out = subprocess.run([loader, "--port", str(port), "--devices", str(args.devices),
-                                  "--messages", str(args.mqtt_messages), "--clients", "2"],
+                                  "--messages", str(args.mqtt_messages), "--clients", "2",
+                                  "--rate", str(args.mqtt_rate)],
                                  capture_output=True, text=True, timeout=900)
             if out.returncode != 0:
                 sys.exit(f"mqtt_load failed: {out.stdout}\n{out.stderr}")
@@ -207,11 +303,11 @@ def main():
             probe.stop.set()
             probe.join(timeout=40)
             wall = t_applied - t0
-            rows.append(("MQTT (Mosquitto on loopback), ChirpStack uplinks, QoS 1, 2 publishers",
+            offered = f"{args.mqtt_rate:,}/s offered" if args.mqtt_rate else "as fast as possible"
+            rows.append((f"MQTT (Mosquitto on loopback), ChirpStack uplinks, QoS 1, 2 publishers, {offered}",
                          f"{args.mqtt_messages / wall:,.0f} uplinks/s applied ({args.mqtt_messages:,} in {wall:.1f} s; "
                          f"published in {published:.1f} s)",
-                         f"receipt to queryable (HTTP probe meanwhile) p50 {pct(probe.latencies, 50) * 1000:.0f} / "
-                         f"p99 {pct(probe.latencies, 99) * 1000:.0f} ms ({len(probe.latencies)} probes)",
+                         f"receipt to queryable: {server_log.summary('mqtt')}; HTTP meanwhile: {probe.report(args.outlier)}",
                          "-"))
             print(f"MQTT: {rows[-1]}", file=sys.stderr)
 

@@ -23,7 +23,7 @@ CREATE UNIQUE INDEX entities_seq ON entities (tenant_id, seq);
 CREATE TABLE attr_values (tenant_id text COLLATE "C" NOT NULL, eseq bigint NOT NULL,
     attr text COLLATE "C" NOT NULL, vt text NOT NULL, num double precision, txt text COLLATE "C");
 CREATE INDEX attr_values_entity ON attr_values (tenant_id, eseq, attr);
-CREATE INDEX attr_values_num ON attr_values (tenant_id, attr, num);
+CREATE INDEX attr_values_number ON attr_values (tenant_id, attr, num) WHERE num IS NOT NULL;
 CREATE INDEX attr_values_txt ON attr_values (tenant_id, attr, txt);
 CREATE TABLE geo_values (tenant_id text COLLATE "C" NOT NULL, eseq bigint NOT NULL,
     attr text COLLATE "C" NOT NULL, geom geometry(Geometry, 4326) NOT NULL);

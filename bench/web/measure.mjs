@@ -1,11 +1,12 @@
 // Web interface measurements against a running `jumeau demo`:
 //
 //   node bench/web/measure.mjs <base url> [--runs N] [--move-seconds S] [--assets DIR]
-//                                      [--no-moves]
+//                                      [--no-moves] [--no-loads] [--synthetic N]
 //
 // `--assets crates/jumeau-web/assets` serves the page's scripts from that folder instead
 // of the server's (to compare a change of the interface without building the server again;
-// the bytes transferred then leave the scripts out). `--no-moves` measures the loads only.
+// the bytes transferred then leave the scripts out). `--no-moves` measures the loads only,
+// `--no-loads` the moves only.
 //
 // It drives Debian's Chromium (/usr/bin/chromium, or $CHROMIUM) headless through
 // playwright-core, taken from e2e/node_modules (`npm ci --prefix e2e`); it never downloads
@@ -18,7 +19,8 @@
 //    - map (`/#carte`): navigation start to the map's first `idle` event once every
 //      service's source holds its features and the list is drawn;
 //    with the Performance API's figures: the end of the last API answer asked before the
-//    view was ready (how much of the wait is data), first contentful paint, largest
+//    view was ready (how much of the wait is data) and how long after it the view was
+//    ready (the page's own work: sources, clustering, list), first contentful paint, largest
 //    contentful paint, DOMContentLoaded, load event, bytes transferred (compressed: the
 //    resource timings' transferSize) and long tasks (over 50 ms, the longest in brackets).
 // 2. Pan and zoom with many entities: the map view (`#carte`, one clustered source per
@@ -29,6 +31,19 @@
 //    `jumeau demo --size large` has about 12,000 points lumineux (more than 15,000
 //    entities in all): serve it for the 10,000-entity figure. With a smaller demo the
 //    script reports the counts it found and says that they are below 10,000.
+// 3. What the entities cost: on the same page, the same moves again with the entities'
+//    layers hidden (the background alone). For both passes: the main-thread time of each
+//    MapLibre render (its `_render`, timed with performance.now) and its WebGL draw calls
+//    (each costs driver time on the CPU with any GPU), the renderer main thread's
+//    script and busy time per frame (the debugging protocol's ScriptDuration and
+//    TaskDuration), and the CPU time per frame of the browser's processes from /proc: the
+//    GPU process, where SwiftShader rasterises (a GPU takes that over), and the renderers
+//    (main thread, MapLibre's workers, compositor: what stays on the CPU). CPU times hold
+//    however busy the machine is; frame rates do not. Then, unless `--synthetic 0`, the
+//    view's sources get exactly N points (10,000 by default: copies of its own points
+//    spread over the visible area) and both passes are run again. Each pass ends with a drag
+//    of the map by the mouse (120 small moves), timing the handling of each mouse move: the
+//    pointer listeners' work (hover tests on the entities' layers).
 //
 // The window is 1280 × 900. It prints a markdown table of each part, and exits with 1
 // when a view draws its entities as DOM markers.
@@ -39,7 +54,7 @@
 //   node bench/web/measure.mjs http://127.0.0.1:8080 --runs 5
 import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const require = createRequire(new URL('../../e2e/package.json', import.meta.url));
@@ -58,6 +73,7 @@ if (!base) {
 const RUNS = opt('runs', 5);
 const ASSETS = args.includes('--assets') ? args[args.indexOf('--assets') + 1] : null;
 const MOVE_SECONDS = opt('move-seconds', 6);
+const SYNTHETIC = opt('synthetic', 10000);
 const TARGET = 10000;
 
 const browser = await chromium.launch({
@@ -66,6 +82,44 @@ const browser = await chromium.launch({
     '--disable-component-update', '--disable-sync', '--use-gl=angle', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
 });
 const version = browser.version();
+
+/**
+ * CPU time (ms) used so far by the browser's GPU process (where SwiftShader rasterises
+ * WebGL: the part a GPU takes over) and by its renderers (the page's main thread, MapLibre's
+ * workers, the compositor: what stays on the CPU). Read from /proc, it holds however busy
+ * the machine is, unlike frame rates. Null where /proc is missing.
+ */
+function cpuTimes() {
+  // The browser is this script's child: its processes descend from this one.
+  const root = process.pid;
+  let pids;
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return null;
+  }
+  const stat = new Map();
+  for (const pid of pids) {
+    try {
+      // Fields after the command name, which may hold spaces: state, ppid, ..., utime, stime.
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      stat.set(Number(pid), { ppid: Number(f[1]), ms: (Number(f[11]) + Number(f[12])) * 10 });
+    } catch { /* gone meanwhile */ }
+  }
+  const within = (pid) => {
+    for (let p = pid; p > 1; p = stat.get(p)?.ppid) if (p === root) return true;
+    return false;
+  };
+  const times = { gpu: 0, renderer: 0 };
+  for (const [pid, { ms }] of stat) {
+    if (!within(pid)) continue;
+    let cmd = '';
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { /* gone meanwhile */ }
+    if (cmd.includes('--type=gpu-process')) times.gpu += ms;
+    else if (cmd.includes('--type=renderer')) times.renderer += ms;
+  }
+  return times;
+}
 
 /** A fresh browser context (empty cache), with the local scripts when `--assets` says so. */
 async function newContext() {
@@ -175,6 +229,7 @@ async function mapCounts(page, sources) {
       inSources,
       rendered: m.queryRenderedFeatures().length,
       markers: document.querySelectorAll('.maplibregl-marker').length,
+      zoom: m.getZoom(),
       layers: m.getStyle().layers.filter((l) => ids.includes(l.source)).map((l) => `${l.id} (${l.type})`),
     };
   }, sources);
@@ -182,12 +237,30 @@ async function mapCounts(page, sources) {
 
 /**
  * Pans, zooms and flies the map for about `seconds` while sampling the frame times with
- * requestAnimationFrame.
+ * requestAnimationFrame, and the main-thread time of each of MapLibre's renders (its
+ * `_render`, which a GPU does not take over: style and tile bookkeeping, symbol placement,
+ * WebGL calls issued). Returns to where it started, so that the moves can be repeated.
  */
 async function moveAndSample(page, seconds) {
   return page.evaluate(async (total) => {
     const m = window.jumeauBench.target;
     const frames = [];
+    const renders = [];
+    const render = m._render;
+    m._render = function timed(...a) {
+      const t = performance.now();
+      const r = render.apply(this, a);
+      renders.push(performance.now() - t);
+      return r;
+    };
+    // WebGL draw calls: each costs the driver CPU time whatever the GPU.
+    const gl = m.painter.context.gl;
+    const draws = { n: 0 };
+    const drawCalls = ['drawElements', 'drawArrays'].map((name) => {
+      const original = gl[name];
+      gl[name] = (...a) => { draws.n += 1; return original.apply(gl, a); };
+      return [name, original];
+    });
     let last = performance.now();
     let run = true;
     const sample = (now) => {
@@ -216,13 +289,140 @@ async function moveAndSample(page, seconds) {
     }
     run = false;
     const elapsed = performance.now() - t0;
+    m._render = render;
+    for (const [name, original] of drawCalls) gl[name] = original;
     await new Promise((ok) => (m.loaded() ? ok() : m.once('idle', ok)));
-    return { frames: frames.slice(1), elapsed };
+    return { frames: frames.slice(1), renders, elapsed, drawsPerRender: draws.n / Math.max(1, renders.length) };
   }, seconds);
 }
 
-/** Opens a view on a fresh page, waits for its map and its features, then measures. */
-async function movement(hash, sources, ready) {
+/**
+ * One pass of the moves, with the renderer main thread's figures over it from the
+ * debugging protocol, divided by the frames drawn: ScriptDuration (every script: MapLibre,
+ * the page's handlers, garbage collection), the main-thread cost a GPU leaves; and
+ * TaskDuration (all its busy time, which under SwiftShader is mostly waiting for the GPU
+ * process to rasterise the canvas).
+ */
+async function pass(page, cdp) {
+  const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((x) => [x.name, x.value]));
+  const before = await metrics();
+  const cpuBefore = cpuTimes();
+  const { frames, renders, elapsed, drawsPerRender } = await moveAndSample(page, MOVE_SECONDS);
+  const cpuAfter = cpuTimes();
+  const after = await metrics();
+  const perFrame = (name) => ((after[name] - before[name]) * 1000) / Math.max(1, frames.length);
+  const cpuPerFrame = (kind) => (cpuBefore ? (cpuAfter[kind] - cpuBefore[kind]) / Math.max(1, frames.length) : NaN);
+  return {
+    elapsed,
+    frames: frames.length,
+    fps: (frames.length / elapsed) * 1000,
+    median: median(frames),
+    p95: pct(frames, 95),
+    max: Math.max(...frames),
+    long: frames.filter((f) => f > 50).length,
+    renderMedian: median(renders),
+    renderP95: pct(renders, 95),
+    drawsPerRender,
+    scriptPerFrame: perFrame('ScriptDuration'),
+    busyPerFrame: perFrame('TaskDuration'),
+    gpuCpu: cpuPerFrame('gpu'),
+    rendererCpu: cpuPerFrame('renderer'),
+  };
+}
+
+/**
+ * Drags the map with the mouse in small steps, as a hand would pan it, and times the
+ * handling of each mouse move: the page's pointer listeners (the cursor over an entity)
+ * and MapLibre's, between a listener capturing it on the window and one it bubbles up to.
+ */
+async function drag(page) {
+  const STEPS = 120;
+  const box = await page.evaluate(() => {
+    const b = window.jumeauBench;
+    b.moveTimes = [];
+    let start = 0;
+    b.dragOn = [() => { start = performance.now(); }, () => { b.moveTimes.push(performance.now() - start); }];
+    window.addEventListener('mousemove', b.dragOn[0], true);
+    window.addEventListener('mousemove', b.dragOn[1], false);
+    const r = b.target.getCanvas().getBoundingClientRect();
+    return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+  });
+  await page.mouse.move(box.x - 150, box.y - 100);
+  await page.mouse.down();
+  await page.mouse.move(box.x + 150, box.y + 100, { steps: STEPS / 2 });
+  await page.mouse.move(box.x - 150, box.y - 100, { steps: STEPS / 2 });
+  await page.mouse.up();
+  const times = await page.evaluate(async () => {
+    const b = window.jumeauBench;
+    window.removeEventListener('mousemove', b.dragOn[0], true);
+    window.removeEventListener('mousemove', b.dragOn[1], false);
+    await new Promise((ok) => (b.target.loaded() ? ok() : b.target.once('idle', ok)));
+    return b.moveTimes;
+  });
+  return { dragMedian: median(times), dragP95: pct(times, 95) };
+}
+
+/** Shows or hides every layer drawing the view's entities (the background stays). */
+async function showData(page, sources, visible) {
+  await page.evaluate(async ({ ids, v }) => {
+    const m = window.jumeauBench.target;
+    for (const l of m.getStyle().layers) {
+      if (ids.includes(l.source)) m.setLayoutProperty(l.id, 'visibility', v ? 'visible' : 'none', { validate: false });
+    }
+    await new Promise((ok) => (m.loaded() ? ok() : m.once('idle', ok)));
+  }, { ids: sources, v: visible });
+}
+
+/**
+ * Puts exactly `n` points into the view's point sources instead of its entities: copies of
+ * the real points (so their states, hence colours and sizes, keep their proportions) at
+ * pseudo-random places across the visible area, the worst case for drawing them. Sources of
+ * lines and polygons are emptied so that the map holds `n` entities.
+ */
+async function synthesize(page, sources, n) {
+  return page.evaluate(async ({ ids, count }) => {
+    const m = window.jumeauBench.target;
+    const real = [];
+    for (const id of ids) {
+      const data = await m.getSource(id).getData();
+      for (const f of data.features || []) if (f.geometry?.type === 'Point') real.push({ id, f });
+    }
+    const b = m.getBounds();
+    let seed = 42;
+    const rand = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+    const out = new Map(ids.map((id) => [id, []]));
+    for (let i = 0; i < count && real.length; i += 1) {
+      const { id, f } = real[i % real.length];
+      const coordinates = [b.getWest() + rand() * (b.getEast() - b.getWest()), b.getSouth() + rand() * (b.getNorth() - b.getSouth())];
+      out.get(id).push({ ...f, id: undefined, geometry: { type: 'Point', coordinates }, properties: { ...f.properties, id: `synthetic:${i}` } });
+    }
+    for (const [id, features] of out) m.getSource(id).setData({ type: 'FeatureCollection', features });
+    await new Promise((ok) => m.once('idle', ok));
+    return [...out.values()].reduce((s, fs) => s + fs.length, 0);
+  }, { ids: sources, count: n });
+}
+
+/** The view's entities: every GeoJSON source but the ring around the selected entity. */
+async function dataSources(page) {
+  return page.evaluate(() => Object.entries(window.jumeauBench.target.getStyle().sources)
+    .filter(([id, src]) => src.type === 'geojson' && id !== 'selected').map(([id]) => id));
+}
+
+/** The moves with the view's entities drawn, then the same moves with them hidden. */
+async function compare(page, cdp, sources) {
+  const counts = await mapCounts(page, sources);
+  const withData = { ...(await pass(page, cdp)), ...(await drag(page)) };
+  await showData(page, sources, false);
+  const without = { ...(await pass(page, cdp)), ...(await drag(page)) };
+  await showData(page, sources, true);
+  return { ...counts, ...withData, without };
+}
+
+/**
+ * Opens a view on a fresh page, waits for its map and its features, then measures its own
+ * entities and, when `--synthetic N` is above 0, N synthetic points in their place.
+ */
+async function movement(hash, ready) {
   const context = await newContext();
   await context.addInitScript(probe);
   await context.addInitScript(keepMaps);
@@ -235,20 +435,17 @@ async function movement(hash, sources, ready) {
     const m = window.jumeauBench.target;
     await new Promise((ok) => (m.loaded() ? ok() : m.once('idle', ok)));
   });
-  const counts = await mapCounts(page, sources);
-  const { frames, elapsed } = await moveAndSample(page, MOVE_SECONDS);
+  const sources = await dataSources(page);
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const results = [await compare(page, cdp, sources)];
+  if (SYNTHETIC > 0) {
+    const n = await synthesize(page, sources, SYNTHETIC);
+    results.push({ synthetic: n, ...(await compare(page, cdp, sources)) });
+  }
   await context.close();
   if (errors.length) throw new Error(`script errors: ${errors.join(' | ')}`);
-  return {
-    ...counts,
-    elapsed,
-    frames: frames.length,
-    fps: (frames.length / elapsed) * 1000,
-    median: median(frames),
-    p95: pct(frames, 95),
-    max: Math.max(...frames),
-    long: frames.filter((f) => f > 50).length,
-  };
+  return results;
 }
 
 console.log(`# Jumeau web interface measurements`);
@@ -257,28 +454,31 @@ console.log(`\n${new Date().toISOString()}, ${base}${ASSETS ? ` (scripts from ${
 
 // -- 1. time to interactive ----------------------------------------------------------------
 const loads = { home: [], map: [] };
-for (let i = 0; i < RUNS; i += 1) {
+for (let i = 0; i < (args.includes('--no-loads') ? 0 : RUNS); i += 1) {
   loads.home.push(await loadOnce('#accueil'));
   loads.map.push(await loadOnce('#carte'));
 }
-console.log(`## Time to interactive, ${RUNS} cold loads each (median / max)\n`);
-console.log('| view | ready | last API answer (calls) | first contentful paint | largest contentful paint | DOMContentLoaded | load event | transferred | requests | long tasks (longest) |');
-console.log('|---|---|---|---|---|---|---|---|---|---|');
-for (const [view, rs] of Object.entries(loads)) {
-  const col = (f, fmt) => `${fmt(median(rs.map(f)))} / ${fmt(Math.max(...rs.map(f)))}`;
-  const what = view === 'home' ? 'home `#accueil` (cards filled)' : 'map `#carte` (first idle, all layers, list)';
-  console.log(`| ${what} | ${col((r) => r.ready, ms)} | ${col((r) => r.api, ms)} (${median(rs.map((r) => r.apiCalls))}) | ${col((r) => r.fcp, ms)} | ${col((r) => r.lcp, ms)} | `
-    + `${col((r) => r.dcl, ms)} | ${col((r) => r.load, ms)} | ${col((r) => r.bytes, kb)} | ${median(rs.map((r) => r.requests))} | `
-    + `${median(rs.map((r) => r.longTasks))} (${ms(Math.max(...rs.map((r) => r.longest)))}) |`);
+if (loads.map.length) printLoads(loads);
+
+/** The table of the loads. */
+function printLoads(runs) {
+  console.log(`## Time to interactive, ${RUNS} cold loads each (median / max)\n`);
+  console.log('| view | ready | last API answer (calls) | ready after the last answer | first contentful paint | largest contentful paint | DOMContentLoaded | load event | transferred | requests | long tasks (longest) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const [view, rs] of Object.entries(runs)) {
+    const col = (f, fmt) => `${fmt(median(rs.map(f)))} / ${fmt(Math.max(...rs.map(f)))}`;
+    const what = view === 'home' ? 'home `#accueil` (cards filled)' : 'map `#carte` (first idle, all layers, list)';
+    console.log(`| ${what} | ${col((r) => r.ready, ms)} | ${col((r) => r.api, ms)} (${median(rs.map((r) => r.apiCalls))}) | ${col((r) => r.ready - r.api, ms)} | ${col((r) => r.fcp, ms)} | ${col((r) => r.lcp, ms)} | `
+      + `${col((r) => r.dcl, ms)} | ${col((r) => r.load, ms)} | ${col((r) => r.bytes, kb)} | ${median(rs.map((r) => r.requests))} | `
+      + `${median(rs.map((r) => r.longTasks))} (${ms(Math.max(...rs.map((r) => r.longest)))}) |`);
+  }
 }
 
 // -- 2. pan and zoom -------------------------------------------------------------------------
-const SERVICES = ['lighting', 'water', 'buildings', 'risks', 'reports', 'roads'];
 const views = [
   {
     name: 'map `#carte` (clustered sources)',
     hash: '#carte',
-    sources: SERVICES.flatMap((s) => [s, `${s}-shapes`]),
     ready: () => {
       const m = window.jumeau?.map;
       if (!m || !window.jumeauBench.map) return false;
@@ -289,7 +489,6 @@ const views = [
   {
     name: 'lighting `#eclairage` (every point lumineux)',
     hash: '#eclairage',
-    sources: ['lt-points'],
     ready: () => {
       // The lighting view keeps its map to itself: the one whose container is #lt-map.
       const canvas = document.querySelector('#lt-map canvas');
@@ -324,8 +523,37 @@ function keepMaps() {
   });
 }
 
+/**
+ * What the entities add: the same moves with the entities' layers shown, then hidden (the
+ * background alone). SwiftShader's rasterising weighs on the frame rate and on the main
+ * thread's busy time of both; MapLibre's render, its draw calls and the scripts per frame
+ * are the part that stays on the CPU with a GPU.
+ */
+function printCosts(rows) {
+  const f1 = (x) => x.toFixed(1);
+  console.log(`\n## What the entities cost per frame: the same moves with their layers shown / hidden\n`);
+  console.log('| view | features in the sources | zoom | frames per second | median frame | MapLibre render, median | render p95 | WebGL draw calls per render | scripts per frame | main thread busy per frame | renderer CPU per frame | GPU process CPU per frame | mouse move while dragging, median | its p95 |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const w = r.without;
+    console.log(`| ${r.name} | ${r.inSources} | ${f1(r.zoom)} | ${f1(r.fps)} / ${f1(w.fps)} | ${f1(r.median)} / ${f1(w.median)} ms | `
+      + `${f1(r.renderMedian)} / ${f1(w.renderMedian)} ms | ${f1(r.renderP95)} / ${f1(w.renderP95)} ms | `
+      + `${f1(r.drawsPerRender)} / ${f1(w.drawsPerRender)} | ${f1(r.scriptPerFrame)} / ${f1(w.scriptPerFrame)} ms | ${f1(r.busyPerFrame)} / ${f1(w.busyPerFrame)} ms | `
+      + `${f1(r.rendererCpu)} / ${f1(w.rendererCpu)} ms | ${f1(r.gpuCpu)} / ${f1(w.gpuCpu)} ms | `
+      + `${f1(r.dragMedian)} / ${f1(w.dragMedian)} ms | ${f1(r.dragP95)} / ${f1(w.dragP95)} ms |`);
+  }
+}
+
 const moves = [];
-if (!args.includes('--no-moves')) for (const v of views) moves.push({ name: v.name, ...(await movement(v.hash, v.sources, v.ready)) });
+const costs = [];
+if (!args.includes('--no-moves')) {
+  for (const v of views) {
+    const [own, synthetic] = await movement(v.hash, v.ready);
+    moves.push({ name: v.name, ...own });
+    costs.push({ name: v.name, ...own });
+    if (synthetic) costs.push({ name: `${v.name}, ${synthetic.synthetic} synthetic points`, ...synthetic });
+  }
+}
 
 if (moves.length) {
   console.log(`\n## Pan and zoom, about ${MOVE_SECONDS} s of panBy, zoomTo and flyTo (SwiftShader)\n`);
@@ -336,6 +564,7 @@ if (moves.length) {
       + `${r.p95.toFixed(1)} ms | ${r.max.toFixed(0)} ms | ${r.long} of ${r.frames} |`);
   }
   console.log(`\nLayers drawing them: ${moves.map((r) => `${r.name}: ${r.layers.join(', ')}`).join('; ')}`);
+  printCosts(costs);
 }
 console.log(`Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 

@@ -1,8 +1,9 @@
 //! Load generator for the MQTT ingestion benchmark (docs/benchmarks.md, "Ingestion").
 //!
 //! Publishes ChirpStack v4 `up` events (QoS 1, decoded objects as ChirpStack writes them)
-//! for `--devices` devices on a broker, as fast as the broker acknowledges them, and prints
-//! `RESULT published=N seconds=S rate=R`. Only for a broker on this machine: the host must
+//! for `--devices` devices on a broker, as fast as the broker acknowledges them (or at
+//! `--rate` messages per second in all, evenly spaced: an offered load, for latency at a given
+//! throughput rather than under overload), and prints `RESULT published=N seconds=S rate=R`. Only for a broker on this machine: the host must
 //! be a loopback address.
 //!
 //! ```text
@@ -20,6 +21,8 @@ struct Args {
     messages: u32,
     first_f_cnt: u32,
     clients: u32,
+    /// Messages per second over all clients; 0: as fast as possible.
+    rate: u32,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -30,6 +33,7 @@ fn parse_args() -> Result<Args, String> {
         messages: 100_000,
         first_f_cnt: 1,
         clients: 2,
+        rate: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -46,7 +50,8 @@ fn parse_args() -> Result<Args, String> {
             "--messages" => a.messages = num()?,
             "--first-fcnt" => a.first_f_cnt = num()?,
             "--clients" => a.clients = num()?.max(1),
-            other => return Err(format!("unknown option {other}; options: --host --port --devices --messages --first-fcnt --clients")),
+            "--rate" => a.rate = num()?,
+            other => return Err(format!("unknown option {other}; options: --host --port --devices --messages --first-fcnt --clients --rate")),
         }
     }
     if !(a.host == "localhost" || a.host.starts_with("127.") || a.host == "::1") {
@@ -96,7 +101,18 @@ async fn publish(args: &Args, client_no: u32, count: u32) -> Result<(), String> 
         }
         Ok(())
     });
+    // Each client sends its share of the rate, on a fixed schedule (not after each send), so
+    // that a slow moment is caught up rather than lowering the offered load.
+    let started = Instant::now();
+    let spacing = (args.rate > 0)
+        .then(|| Duration::from_secs_f64(f64::from(args.clients) / f64::from(args.rate)));
     for i in 0..count {
+        if let Some(gap) = spacing {
+            let due = started + gap * i;
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
         let k = i * args.clients + client_no;
         let dev = k % args.devices;
         let f_cnt = args.first_f_cnt + k / args.devices;

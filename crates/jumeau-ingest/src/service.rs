@@ -901,6 +901,7 @@ impl IngestService {
                 }
             }
         }
+        log_latency(&items);
         drop(items);
         self.commit(batch, outcomes).await;
     }
@@ -1230,6 +1231,35 @@ impl IngestService {
 /// The counters of (tenant, source, device), created on first use.
 /// The items of a journal entry holding a batch of MQTT publishes, each with its own topic
 /// and payload; a damaged entry becomes one unreadable item (a dead letter with its bytes).
+/// Target of the log of receipt-to-queryable times (debug level), which the ingestion
+/// benchmark reads.
+const LATENCY_TARGET: &str = "jumeau_ingest::latency";
+/// Resolution of that log, in milliseconds.
+const LATENCY_STEP_MS: i64 = 5;
+
+/// Logs, at debug level, how long after their receipt the messages of a batch became
+/// queryable (its twin writes committed): `ms*count` pairs, times rounded up to
+/// [`LATENCY_STEP_MS`], so that the distribution over every message can be rebuilt.
+fn log_latency(items: &[(usize, &Item)]) {
+    if !tracing::enabled!(target: LATENCY_TARGET, tracing::Level::DEBUG) || items.is_empty() {
+        return;
+    }
+    let now = Utc::now();
+    let mut by_time: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
+    for (_, item) in items {
+        let ms = (now - item.message.received_at).num_milliseconds().max(0);
+        *by_time
+            .entry((ms + LATENCY_STEP_MS - 1) / LATENCY_STEP_MS * LATENCY_STEP_MS)
+            .or_default() += 1;
+    }
+    let pairs: Vec<String> = by_time.iter().map(|(ms, n)| format!("{ms}*{n}")).collect();
+    tracing::debug!(
+        target: LATENCY_TARGET,
+        "queryable after receipt (ms*messages): {}",
+        pairs.join(",")
+    );
+}
+
 fn batch_items(tenant: &str, entry: &NewJournalEntry) -> Vec<Item> {
     let Some(publishes) = crate::mqtt::decode_batch(&entry.body) else {
         return vec![Item {

@@ -11,6 +11,11 @@ mod demo;
 
 use clap::Parser;
 
+/// The process allocator (see the `mimalloc` feature in Cargo.toml for why).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args = cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("JUMEAU_LOG")

@@ -191,8 +191,8 @@ struct Slot {
 }
 
 /// The changed attribute instances of one operation: entity id, its types, (expanded name,
-/// instance).
-type ChangedInstances = (String, Vec<String>, Vec<(String, Attribute)>);
+/// instance), whether the operation created the entity.
+type ChangedInstances = (String, Vec<String>, Vec<(String, Attribute)>, bool);
 
 /// How one attempt at a call ended.
 enum Attempt {
@@ -337,6 +337,7 @@ async fn write_on(
                         .into_iter()
                         .map(|(n, a)| (n.to_string(), a.clone()))
                         .collect(),
+                    w.before.is_none(),
                 ));
             }
         }
@@ -366,10 +367,11 @@ async fn write_on(
     }
     let writes: Vec<HistoryWrite<'_>> = history
         .iter()
-        .map(|(entity, types, instances)| HistoryWrite {
+        .map(|(entity, types, instances, created)| HistoryWrite {
             entity,
             types,
             instances: instances.iter().map(|(n, a)| (n.as_str(), a)).collect(),
+            created: *created,
         })
         .collect();
     super::temporal::record_many(&tx, tenant, &writes, now).await?;

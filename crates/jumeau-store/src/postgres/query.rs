@@ -10,14 +10,18 @@
 //!
 //! A page is read in chunks, each a statement with `seq > last seen ORDER BY seq LIMIT n`,
 //! so that PostgreSQL plans for the few rows a page needs rather than for the whole answer,
-//! all chunks in one read-only snapshot. Without ids or a geo-query, the index conditions
-//! are fenced (`OFFSET 0` in each `EXISTS`), so that they stay per-entity lookups on
-//! `attr_values (tenant_id, eseq, attr)` tested while walking the entities in creation
-//! order, from the type index when the query names one type: a page of a broad query then
-//! stops after the first few hundred entities, whatever the statistics say (left to
-//! itself, the planner joins every row the value index selects, then sorts them). With ids
-//! or a geo-query, which the primary key or the GiST index narrow, and for a total count,
-//! which reads every candidate anyway, the planner chooses the join order.
+//! all chunks in one read-only snapshot. Without ids or a geo-query, the statement is a
+//! walk: the entities are walked in creation order (from the type index when the query
+//! names one type), and each is tested on its index rows by one subquery reading all the
+//! rows of the entity from `attr_values (tenant_id, eseq, attr)` at once, every condition
+//! an aggregate over them (`bool_or`), so that a page of a broad query stops after the
+//! first few hundred entities, whatever the statistics say (left to itself, the planner
+//! joins every row the value index selects, then sorts them), and reads the documents of
+//! the entities that pass only. A walk's plan does not depend on the values of the query,
+//! so its statement is prepared once per connection and reused by every request of the
+//! same shape. With ids or a geo-query, which the primary key or the GiST index narrow,
+//! and for a total count, which reads every candidate anyway, each condition is an
+//! `EXISTS` and the planner chooses the join order.
 //!
 //! Every parameter is sent with its type, so that no statement depends on PostgreSQL
 //! inferring one.
@@ -40,23 +44,40 @@ type Param = Box<dyn ToSql + Sync + Send>;
 /// test would keep.
 const GEO_EPSILON: f64 = 1e-9;
 
-/// Rows read at a time, at most.
+/// Rows read at a time, at most (and the rows one statement of a walk selects).
 const FETCH_MAX: i64 = 1000;
+
+/// Prepared statements a connection keeps at most before its cache is emptied: the text of
+/// a walk depends on the shape of the query, so the cache must not grow without bound.
+const STATEMENT_CACHE_MAX: usize = 256;
+
+/// How the conditions on the value index are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    /// One `EXISTS` per condition, for the planner to join as it sees fit.
+    Exists,
+    /// One aggregate per condition over all the index rows of the entity, read together by
+    /// one subquery per entity (see [`value_test`]).
+    Aggregate,
+}
 
 /// The parameters of one statement, with their types; the tenant is always `$1`.
 struct Params {
     values: Vec<Param>,
     types: Vec<Type>,
-    /// Whether index conditions are fenced from the planner (see the module comment).
-    fence: bool,
+    rows: Rows,
+    /// Whether a condition on the index rows was written (in [`Rows::Aggregate`], the
+    /// aggregates then need their subquery).
+    aggregated: bool,
 }
 
 impl Params {
-    fn new(tenant: &str, fence: bool) -> Self {
+    fn new(tenant: &str, rows: Rows) -> Self {
         let mut p = Self {
             values: Vec::new(),
             types: Vec::new(),
-            fence,
+            rows,
+            aggregated: false,
         };
         p.text(tenant.to_string());
         p
@@ -80,32 +101,36 @@ impl Params {
         self.bind(Box::new(v), Type::FLOAT8)
     }
 
-    /// What ends an `EXISTS` subquery: a fence when the plan is a walk.
+    /// What ends a condition on the index rows opened by [`Dialect::open_rows`].
     fn close(&self) -> &'static str {
-        if self.fence {
-            " OFFSET 0)"
-        } else {
-            ")"
+        match self.rows {
+            Rows::Exists => ")",
+            Rows::Aggregate => "), false)",
         }
     }
 
-    /// The parameters with their types, followed by `extra`.
+    /// The parameters with their types, followed by `extra` (numbers).
     fn typed<'a>(
         &'a self,
-        extra: &'a [&'a (dyn ToSql + Sync)],
+        extra: &[&'a (dyn ToSql + Sync)],
     ) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
-        self.values
-            .iter()
-            .zip(&self.types)
-            .map(|(p, t)| (p.as_ref() as &(dyn ToSql + Sync), t.clone()))
-            .chain(extra.iter().map(|p| (*p, Type::INT8)))
+        self.refs(extra)
+            .into_iter()
+            .zip(
+                self.types
+                    .iter()
+                    .cloned()
+                    .chain(std::iter::repeat(Type::INT8)),
+            )
             .collect()
     }
 
-    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+    /// The parameters, followed by `extra`.
+    fn refs<'a>(&'a self, extra: &[&'a (dyn ToSql + Sync)]) -> Vec<&'a (dyn ToSql + Sync)> {
         self.values
             .iter()
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .chain(extra.iter().copied())
             .collect()
     }
 }
@@ -126,9 +151,13 @@ impl Dialect for Params {
     fn open_rows(&mut self, attr: &str, negate: bool) -> String {
         let attr = self.text(attr.to_string());
         let not = if negate { "NOT " } else { "" };
-        format!(
-            "{not}EXISTS (SELECT 1 FROM attr_values a WHERE a.tenant_id = $1 AND a.eseq = e.seq AND a.attr = {attr}"
-        )
+        self.aggregated = true;
+        match self.rows {
+            Rows::Exists => format!(
+                "{not}EXISTS (SELECT 1 FROM attr_values a WHERE a.tenant_id = $1 AND a.eseq = e.seq AND a.attr = {attr}"
+            ),
+            Rows::Aggregate => format!("{not}COALESCE(bool_or(a.attr = {attr}"),
+        }
     }
 
     fn close_rows(&self) -> &'static str {
@@ -159,9 +188,10 @@ impl Dialect for Params {
 enum Shape {
     /// Every candidate, in one statement (a total count is asked).
     All,
-    /// In chunks after a sequence number (`$n` and `$n+1` follow the other parameters:
-    /// the last sequence number seen and the chunk size); `walk` fences the index
-    /// conditions.
+    /// In chunks after a sequence number, which follows the other parameters as `$n`.
+    /// With `walk`, the entities are walked in creation order, each tested on its index
+    /// rows (see the module comment), at most [`FETCH_MAX`] per statement, read through a
+    /// portal; otherwise `$n+1` is the size of the chunk.
     Chunks { walk: bool },
 }
 
@@ -180,22 +210,19 @@ impl Shape {
 /// The candidate-selection SQL of a query and its parameters.
 fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Params) {
     let walk = shape == Shape::Chunks { walk: true };
-    let mut p = Params::new(tenant, walk);
+    let mut p = Params::new(tenant, if walk { Rows::Aggregate } else { Rows::Exists });
     let types: Vec<String> = query
         .types
         .as_ref()
         .map(|t| t.mentioned().into_iter().map(str::to_string).collect())
         .unwrap_or_default();
-    // Walking one type: its index gives the entities in creation order.
+    // Walking one type: its index gives the entities in creation order, and only the
+    // documents of those that pass the tests are read.
     let by_type = walk && types.len() == 1;
     let (mut sql, seq) = if by_type {
         let t = p.text(types[0].clone());
         (
-            format!(
-                "SELECT e.seq, e.doc FROM entity_types t JOIN entities e \
-                 ON e.tenant_id = $1 AND e.seq = t.eseq \
-                 WHERE t.tenant_id = $1 AND t.type = {t}"
-            ),
+            format!("SELECT t.eseq FROM entity_types t WHERE t.tenant_id = $1 AND t.type = {t}"),
             "t.eseq",
         )
     } else {
@@ -206,34 +233,55 @@ fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Pa
     };
     if query.types.is_some() && !by_type {
         let list = p.texts(types);
+        let close = if walk { " OFFSET 0)" } else { ")" };
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant_id = $1 AND t.eseq = e.seq \
-             AND t.type = ANY({list}){}",
-            p.close()
+             AND t.type = ANY({list}){close}"
         ));
     }
     if !query.ids.is_empty() {
         let ids = p.texts(query.ids.clone());
         sql.push_str(&format!(" AND e.id = ANY({ids})"));
     }
+    // Aggregates over the index rows of the entity, in a walk.
+    let mut tests: Vec<String> = Vec::new();
     if !query.attrs.is_empty() {
         let attrs = p.texts(query.attrs.clone());
-        sql.push_str(&format!(
-            " AND EXISTS (SELECT 1 FROM attr_values a WHERE a.tenant_id = $1 AND a.eseq = e.seq \
-             AND a.attr = ANY({attrs}){}",
-            p.close()
-        ));
+        match p.rows {
+            Rows::Exists => sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM attr_values a WHERE a.tenant_id = $1 \
+                 AND a.eseq = e.seq AND a.attr = ANY({attrs}))"
+            )),
+            Rows::Aggregate => {
+                tests.push(format!("COALESCE(bool_or(a.attr = ANY({attrs})), false)"))
+            }
+        }
     }
     if let Some(q) = &query.q {
         let pre = crate::qplan::render(q, &mut p);
-        sql.push_str(&format!(" AND ({pre})"));
+        if p.rows == Rows::Aggregate && p.aggregated {
+            tests.push(pre);
+        } else {
+            sql.push_str(&format!(" AND ({pre})"));
+        }
+    }
+    if !tests.is_empty() {
+        sql.push_str(&value_test(&tests, seq));
     }
     if let Some(geo) = &query.geo {
         sql.push_str(&geo_condition(geo, &mut p));
     }
     match shape {
         Shape::All => sql.push_str(" ORDER BY e.seq"),
-        Shape::Chunks { .. } => {
+        // A constant limit, so that the plan of a walk is the same whatever the size of
+        // the page (its rows are read a few at a time through a portal).
+        Shape::Chunks { walk: true } => {
+            let after = p.values.len() + 1;
+            sql.push_str(&format!(
+                " AND {seq} > ${after}::bigint ORDER BY {seq} LIMIT {FETCH_MAX}"
+            ));
+        }
+        Shape::Chunks { walk: false } => {
             let after = p.values.len() + 1;
             let limit = after + 1;
             sql.push_str(&format!(
@@ -241,7 +289,23 @@ fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Pa
             ));
         }
     }
+    if by_type {
+        sql = format!(
+            "SELECT e.seq, e.doc FROM ({sql}) w JOIN entities e \
+             ON e.tenant_id = $1 AND e.seq = w.eseq ORDER BY w.eseq"
+        );
+    }
     (sql, p)
+}
+
+/// The condition that the index rows of the entity numbered `seq` pass every test (each an
+/// expression of aggregates over them): one subquery reads all the rows of the entity at
+/// once, where one `EXISTS` per test would look them up again for each.
+fn value_test(tests: &[String], seq: &str) -> String {
+    format!(
+        " AND (SELECT {} FROM attr_values a WHERE a.tenant_id = $1 AND a.eseq = {seq})",
+        tests.join(" AND ")
+    )
 }
 
 /// The geo-query as a condition on the entity's geometries: a superset of the matches,
@@ -361,6 +425,37 @@ impl Collect<'_> {
     }
 }
 
+/// Reads a portal of candidates (sequence number, document) in fetches of `fetch` rows,
+/// doubled each time up to [`FETCH_MAX`], until it ends or the page is full; `after` follows
+/// the last sequence number read. Returns how many rows were read and whether the page
+/// wants more.
+async fn drain(
+    tx: &deadpool_postgres::Transaction<'_>,
+    portal: &tokio_postgres::Portal,
+    fetch: &mut i64,
+    after: &mut i64,
+    c: &mut Collect<'_>,
+) -> StoreResult<(i64, bool)> {
+    let mut read = 0;
+    loop {
+        let rows = tx
+            .query_portal(portal, *fetch as i32)
+            .await
+            .map_err(pg_err)?;
+        for row in &rows {
+            read += 1;
+            *after = row.get(0);
+            if !c.push(row.get(1))? {
+                return Ok((read, false));
+            }
+        }
+        if (rows.len() as i64) < *fetch {
+            return Ok((read, true));
+        }
+        *fetch = (fetch.saturating_mul(2)).min(FETCH_MAX);
+    }
+}
+
 /// Runs a candidate query on one connection; `Ok(None)` when the connection fails at the
 /// start of the transaction.
 async fn query_on(
@@ -394,43 +489,49 @@ async fn query_on(
         wanted,
     };
     let mut fetch = (wanted.saturating_add(16) as i64).clamp(16, FETCH_MAX);
+    let mut after = i64::MIN;
     match shape {
         Shape::All => {
             let stmt = tx.prepare_typed(sql, &params.types).await.map_err(pg_err)?;
-            let portal = tx.bind(&stmt, &params.refs()).await.map_err(pg_err)?;
+            let portal = tx.bind(&stmt, &params.refs(&[])).await.map_err(pg_err)?;
+            drain(&tx, &portal, &mut fetch, &mut after, &mut c).await?;
+        }
+        Shape::Chunks { walk: true } => {
+            // The plan of a walk does not depend on the values it is given: its statement
+            // is prepared once per connection and planned once for all the requests that
+            // reuse its text.
+            if tx.statement_cache.size() >= STATEMENT_CACHE_MAX {
+                tx.statement_cache.clear();
+            }
+            let types: Vec<Type> = params.types.iter().cloned().chain([Type::INT8]).collect();
+            let stmt = tx.prepare_typed_cached(sql, &types).await.map_err(pg_err)?;
             loop {
-                let rows = tx
-                    .query_portal(&portal, fetch as i32)
+                let portal = tx
+                    .bind(&stmt, &params.refs(&[&after]))
                     .await
                     .map_err(pg_err)?;
-                for row in &rows {
-                    c.push(row.get(1))?;
-                }
-                if (rows.len() as i64) < fetch {
+                let (read, more) = drain(&tx, &portal, &mut fetch, &mut after, &mut c).await?;
+                if !more || read < FETCH_MAX {
                     break;
                 }
-                fetch = (fetch.saturating_mul(2)).min(FETCH_MAX);
             }
         }
-        Shape::Chunks { .. } => {
-            let mut after = i64::MIN;
-            'chunks: loop {
-                let rows = tx
-                    .query_typed(sql, &params.typed(&[&after, &fetch]))
-                    .await
-                    .map_err(pg_err)?;
-                for row in &rows {
-                    after = row.get(0);
-                    if !c.push(row.get(1))? {
-                        break 'chunks;
-                    }
+        Shape::Chunks { walk: false } => 'chunks: loop {
+            let rows = tx
+                .query_typed(sql, &params.typed(&[&after, &fetch]))
+                .await
+                .map_err(pg_err)?;
+            for row in &rows {
+                after = row.get(0);
+                if !c.push(row.get(1))? {
+                    break 'chunks;
                 }
-                if (rows.len() as i64) < fetch {
-                    break;
-                }
-                fetch = (fetch.saturating_mul(2)).min(FETCH_MAX);
             }
-        }
+            if (rows.len() as i64) < fetch {
+                break;
+            }
+            fetch = (fetch.saturating_mul(2)).min(FETCH_MAX);
+        },
     }
     // Nothing was written: ending the snapshot cannot lose anything.
     drop(tx);

@@ -157,14 +157,143 @@ fn numeric_candidate(a: &Attribute) -> bool {
     a.sub.is_empty() && matches!(&a.value, AttributeValue::Property(v) if v.is_number())
 }
 
-/// One series a write needs: (entity, attribute, datasetId, unit of the first numeric
-/// instance).
-type WantedSeries<'a> = (&'a str, &'a str, &'a str, Option<&'a str>);
+/// One series a write needs.
+#[derive(Debug, Clone, Copy)]
+struct WantedSeries<'a> {
+    entity: &'a str,
+    attr: &'a str,
+    dataset: &'a str,
+    /// The unit of the first numeric instance, which decides the unit of a new series.
+    unit: Option<&'a str>,
+    /// The entity was created by the write: its series are most likely new (only a
+    /// deleted entity of the same id leaves series behind), so they are inserted before
+    /// being looked for.
+    likely_new: bool,
+}
 
-/// The series of the given (entity, attribute, datasetId, unit of the first numeric
-/// instance), created when missing, in the order asked, with the tenant's time zone; each
-/// with whether this call created it. Types (`types_of` the entity) and unknown units are
-/// brought up to date. One statement for every series of a write, whatever their number.
+/// Inserts the series `pick` of `wanted` (those not taken meanwhile), in the order given,
+/// and records each one inserted in `found` as created by this call. The types of each
+/// entity are sent once per distinct list, not once per series.
+async fn insert_series<'a>(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    wanted: &[WantedSeries<'a>],
+    pick: &[usize],
+    types_for: &(dyn Fn(&str) -> &'a [String] + Sync),
+    found: &mut [Option<(SeriesState, bool)>],
+) -> StoreResult<()> {
+    let mut lists: Vec<String> = Vec::new();
+    let mut list_of: HashMap<&[String], i64> = HashMap::new();
+    let mut list_ix: Vec<i64> = Vec::with_capacity(pick.len());
+    for &i in pick {
+        let types = types_for(wanted[i].entity);
+        let n = match list_of.get(types) {
+            Some(n) => *n,
+            None => {
+                lists.push(serde_json::to_string(types).map_err(corrupt)?);
+                let n = lists.len() as i64;
+                list_of.insert(types, n);
+                n
+            }
+        };
+        list_ix.push(n);
+    }
+    let entities: Vec<&str> = pick.iter().map(|&i| wanted[i].entity).collect();
+    let attrs: Vec<&str> = pick.iter().map(|&i| wanted[i].attr).collect();
+    let datasets: Vec<&str> = pick.iter().map(|&i| wanted[i].dataset).collect();
+    let units: Vec<Option<&str>> = pick.iter().map(|&i| wanted[i].unit).collect();
+    let inserted = rows(
+        tx,
+        "WITH l AS MATERIALIZED (SELECT n, ARRAY(SELECT json_array_elements_text(j::json)) \
+             AS types FROM unnest($7::text[]) WITH ORDINALITY AS d(j, n)) \
+         INSERT INTO history_series (tenant_id, entity, attr, dataset, unit, types) \
+         SELECT $1, w.entity, w.attr, w.dataset, w.unit, l.types \
+         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[]) \
+             WITH ORDINALITY AS w(entity, attr, dataset, unit, list, o) \
+         JOIN l ON l.n = w.list \
+         ORDER BY w.o \
+         ON CONFLICT (tenant_id, entity, attr, dataset) DO NOTHING \
+         RETURNING entity, attr, dataset, id",
+        &[
+            (&tenant, Type::TEXT),
+            (&entities, Type::TEXT_ARRAY),
+            (&attrs, Type::TEXT_ARRAY),
+            (&datasets, Type::TEXT_ARRAY),
+            (&units, Type::TEXT_ARRAY),
+            (&list_ix, Type::INT8_ARRAY),
+            (&lists, Type::TEXT_ARRAY),
+        ],
+    )
+    .await?;
+    let index: HashMap<(&str, &str, &str), usize> = pick
+        .iter()
+        .map(|&i| ((wanted[i].entity, wanted[i].attr, wanted[i].dataset), i))
+        .collect();
+    for row in &inserted {
+        let key: (&str, &str, &str) = (col(row, 0)?, col(row, 1)?, col(row, 2)?);
+        let i = *index.get(&key).ok_or_else(|| {
+            corrupt(format!(
+                "PostgreSQL returned a history series of {} of {} that was not asked for",
+                key.1, key.0
+            ))
+        })?;
+        let state = SeriesState {
+            id: col(row, 3)?,
+            unit: wanted[i].unit.map(str::to_string),
+            types: types_for(wanted[i].entity).to_vec(),
+        };
+        found[i] = Some((state, true));
+    }
+    Ok(())
+}
+
+/// Reads the stored series `pick` of `wanted` into `found` (as not created by this call);
+/// those that do not exist stay `None`.
+async fn select_series(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    wanted: &[WantedSeries<'_>],
+    pick: &[usize],
+    found: &mut [Option<(SeriesState, bool)>],
+) -> StoreResult<()> {
+    let entities: Vec<&str> = pick.iter().map(|&i| wanted[i].entity).collect();
+    let attrs: Vec<&str> = pick.iter().map(|&i| wanted[i].attr).collect();
+    let datasets: Vec<&str> = pick.iter().map(|&i| wanted[i].dataset).collect();
+    let stored = rows(
+        tx,
+        "SELECT w.o, s.id, s.unit, s.types \
+         FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS w(entity, attr, dataset, o) \
+         JOIN history_series s ON s.tenant_id = $1 AND s.entity = w.entity \
+             AND s.attr = w.attr AND s.dataset = w.dataset",
+        &[
+            (&tenant, Type::TEXT),
+            (&entities, Type::TEXT_ARRAY),
+            (&attrs, Type::TEXT_ARRAY),
+            (&datasets, Type::TEXT_ARRAY),
+        ],
+    )
+    .await?;
+    for row in &stored {
+        let o: i64 = col(row, 0)?;
+        let i = usize::try_from(o - 1)
+            .ok()
+            .and_then(|o| pick.get(o).copied())
+            .ok_or_else(|| corrupt(format!("PostgreSQL returned series position {o}")))?;
+        let state = SeriesState {
+            id: col(row, 1)?,
+            unit: col(row, 2)?,
+            types: col::<Option<Vec<String>>>(row, 3)?.unwrap_or_default(),
+        };
+        found[i] = Some((state, false));
+    }
+    Ok(())
+}
+
+/// The series of `wanted`, created when missing, in the order asked, with the tenant's time
+/// zone; each with whether this call created it. Types (`types_of` the entity) and unknown
+/// units are brought up to date. Series most likely new are inserted first and the others
+/// looked up first, so that a write usually needs one statement for all its series,
+/// whatever their number (and the time zone is read in the same round trip).
 async fn series_for(
     tx: &Transaction<'_>,
     tenant: &str,
@@ -173,83 +302,46 @@ async fn series_for(
 ) -> StoreResult<(Vec<SeriesState>, Tz)> {
     let no_types: &[String] = &[];
     let types_for = |e: &str| types_of.get(e).copied().unwrap_or(no_types);
-    let entities: Vec<&str> = wanted.iter().map(|w| w.0).collect();
-    let attrs: Vec<&str> = wanted.iter().map(|w| w.1).collect();
-    let datasets: Vec<&str> = wanted.iter().map(|w| w.2).collect();
-    let units: Vec<Option<&str>> = wanted.iter().map(|w| w.3).collect();
-    // Each entity's types as a JSON array (arrays of arrays must be rectangular).
-    let types_json: Vec<String> = wanted
-        .iter()
-        .map(|w| serde_json::to_string(types_for(w.0)).map_err(corrupt))
-        .collect::<StoreResult<_>>()?;
-    let sql = "WITH want AS (SELECT * FROM unnest($2::text[], $3::text[], $4::text[], \
-                   $5::text[], $6::text[]) WITH ORDINALITY AS w(entity, attr, dataset, unit, types, o)), \
-               ins AS (INSERT INTO history_series (tenant_id, entity, attr, dataset, unit, types) \
-                   SELECT $1, entity, attr, dataset, unit, \
-                       ARRAY(SELECT json_array_elements_text(types::json)) FROM want ORDER BY o \
-                   ON CONFLICT (tenant_id, entity, attr, dataset) DO NOTHING \
-                   RETURNING entity, attr, dataset, id, unit, types) \
-               SELECT COALESCE(i.id, s.id), CASE WHEN i.id IS NULL THEN s.unit ELSE i.unit END, \
-                   COALESCE(i.types, s.types), i.id IS NOT NULL, \
-                   (SELECT tz FROM history_time_zones WHERE tenant_id = $1) \
-               FROM want w LEFT JOIN ins i ON i.entity = w.entity AND i.attr = w.attr \
-                   AND i.dataset = w.dataset \
-               LEFT JOIN history_series s ON s.tenant_id = $1 AND s.entity = w.entity \
-                   AND s.attr = w.attr AND s.dataset = w.dataset \
-               ORDER BY w.o";
-    let mut tz = None;
-    let mut found: Vec<Option<(SeriesState, bool)>> = vec![None; wanted.len()];
-    // A series created by a concurrent transaction that committed after this statement
-    // began is neither inserted nor seen: the next statement sees it.
-    for _ in 0..3 {
-        let r = rows(
-            tx,
-            sql,
-            &[
-                (&tenant, Type::TEXT),
-                (&entities, Type::TEXT_ARRAY),
-                (&attrs, Type::TEXT_ARRAY),
-                (&datasets, Type::TEXT_ARRAY),
-                (&units, Type::TEXT_ARRAY),
-                (&types_json, Type::TEXT_ARRAY),
-            ],
-        )
-        .await?;
-        for (slot, row) in found.iter_mut().zip(&r) {
-            if slot.is_some() {
-                continue;
+    let lookup = async {
+        let mut found: Vec<Option<(SeriesState, bool)>> = vec![None; wanted.len()];
+        // A series created by a concurrent transaction that committed after a statement
+        // began is neither inserted nor seen by it: the next statement sees it.
+        for round in 0..3 {
+            let insert: Vec<usize> = (0..wanted.len())
+                .filter(|&i| found[i].is_none() && (round > 0 || wanted[i].likely_new))
+                .collect();
+            if !insert.is_empty() {
+                insert_series(tx, tenant, wanted, &insert, &types_for, &mut found).await?;
             }
-            tz = Some(tz_of(col(row, 4)?)?);
-            if let Some(id) = col::<Option<i64>>(row, 0)? {
-                let state = SeriesState {
-                    id,
-                    unit: col(row, 1)?,
-                    types: col::<Option<Vec<String>>>(row, 2)?.unwrap_or_default(),
-                };
-                *slot = Some((state, col(row, 3)?));
+            let missing: Vec<usize> = (0..wanted.len()).filter(|&i| found[i].is_none()).collect();
+            if missing.is_empty() {
+                break;
+            }
+            select_series(tx, tenant, wanted, &missing, &mut found).await?;
+            if found.iter().all(Option::is_some) {
+                break;
             }
         }
-        if found.iter().all(Option::is_some) {
-            break;
-        }
-    }
+        Ok(found)
+    };
+    let (tz, found) = tokio::try_join!(read_time_zone(tx, tenant), lookup)?;
     let mut out = Vec::with_capacity(wanted.len());
     let (mut retype_ids, mut retype_types): (Vec<i64>, Vec<String>) = Default::default();
     let (mut unit_ids, mut unit_values): (Vec<i64>, Vec<&str>) = Default::default();
-    for ((slot, w), json) in found.into_iter().zip(wanted).zip(&types_json) {
+    for (slot, w) in found.into_iter().zip(wanted) {
         let (mut state, fresh) = slot.ok_or_else(|| {
             StoreError::Unavailable(format!(
                 "the history series of {} of {} is being created by another write",
-                w.1, w.0
+                w.attr, w.entity
             ))
         })?;
-        let types = types_for(w.0);
+        let types = types_for(w.entity);
         if !fresh && state.types != types && !types.is_empty() {
             retype_ids.push(state.id);
-            retype_types.push(json.clone());
+            retype_types.push(serde_json::to_string(types).map_err(corrupt)?);
             state.types = types.to_vec();
         }
-        if let (None, Some(u)) = (&state.unit, w.3) {
+        if let (None, Some(u)) = (&state.unit, w.unit) {
             unit_ids.push(state.id);
             unit_values.push(u);
             state.unit = Some(u.to_string());
@@ -284,7 +376,7 @@ async fn series_for(
         )
         .await?;
     }
-    Ok((out, tz.unwrap_or(DEFAULT_TIME_ZONE)))
+    Ok((out, tz))
 }
 
 /// Makes sure the monthly partitions of every time in `times` exist.
@@ -449,6 +541,7 @@ pub(super) async fn record(
         entity,
         types,
         instances: instances.to_vec(),
+        created: false,
     };
     record_many(tx, tenant, std::slice::from_ref(&write), now).await
 }
@@ -459,6 +552,9 @@ pub(super) struct HistoryWrite<'a> {
     /// The entity's types after the write.
     pub types: &'a [String],
     pub instances: Vec<(&'a str, &'a Attribute)>,
+    /// The write created the entity, so its series are most likely new (a hint: only the
+    /// statements used depend on it).
+    pub created: bool,
 }
 
 /// [`record`] for the writes of several entities (or several writes of one, in order), with
@@ -487,11 +583,15 @@ pub(super) async fn record_many(
     // types of the entity's last write.
     let mut groups: BTreeMap<(&str, &str, &str), Vec<&Attribute>> = BTreeMap::new();
     let mut types_of: HashMap<&str, &[String]> = HashMap::new();
+    let mut created: HashSet<&str> = HashSet::new();
     for w in writes {
         if w.instances.is_empty() {
             continue;
         }
         types_of.insert(w.entity, w.types);
+        if w.created {
+            created.insert(w.entity);
+        }
         for (name, a) in &w.instances {
             groups
                 .entry((w.entity, name, a.dataset_id.as_deref().unwrap_or("")))
@@ -507,7 +607,13 @@ pub(super) async fn record_many(
                 .iter()
                 .find(|a| numeric_candidate(a))
                 .map(|a| a.unit_code.as_deref().unwrap_or(""));
-            (*entity, *name, *dataset, hint)
+            WantedSeries {
+                entity,
+                attr: name,
+                dataset,
+                unit: hint,
+                likely_new: created.contains(entity),
+            }
         })
         .collect();
     let (states, tz) = series_for(tx, tenant, &wanted, &types_of).await?;
@@ -624,8 +730,12 @@ pub(super) async fn record_many(
     let flat = |m: BTreeMap<(i64, i64), Summary>| -> Vec<(i64, i64, Summary)> {
         m.into_iter().map(|((s, k), v)| (s, k, v)).collect()
     };
-    upsert_rollups(tx, tenant, Level::Hourly, &flat(hours), true).await?;
-    upsert_rollups(tx, tenant, Level::Daily, &flat(days), true).await?;
+    let (hours, days) = (flat(hours), flat(days));
+    // Independent tables: both statements go in one round trip.
+    tokio::try_join!(
+        upsert_rollups(tx, tenant, Level::Hourly, &hours, true),
+        upsert_rollups(tx, tenant, Level::Daily, &days, true)
+    )?;
     Ok(report)
 }
 

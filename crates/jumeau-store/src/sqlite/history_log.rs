@@ -37,8 +37,11 @@ const LOG_LIMIT: i64 = 2_000_000;
 /// Logged readings folded by one slice after a transaction, when the log is over its limit.
 const FOLD_BUSY: usize = 8_192;
 /// Logged readings folded by one slice while the writer is idle: small, so that a write
-/// arriving meanwhile waits little.
-const FOLD_IDLE: usize = 2_048;
+/// arriving meanwhile waits little. A slice costs about one chunk rewrite and one rollup
+/// update per series, and right after a burst each series has one or two readings logged:
+/// 2,048 took 0.1 to 0.8 s while sensor messages kept arriving, long enough to hold the
+/// writes behind it past a second; 256 take a few tens of milliseconds.
+const FOLD_IDLE: usize = 256;
 /// How long the writer waits for work before it folds.
 pub(super) const IDLE_AFTER: Duration = Duration::from_millis(50);
 

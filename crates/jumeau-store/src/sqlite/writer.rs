@@ -23,6 +23,9 @@ use crate::{StoreError, StoreResult, WriteOp, Written};
 
 /// Size of the write-ahead log beyond which the writer makes it start over.
 const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+/// A commit, checkpoint or fold of the writer taking this long or more is logged (at debug
+/// level), so that a slow answer can be matched with what the writer was doing.
+const SLOW_STEP: std::time::Duration = std::time::Duration::from_millis(20);
 
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> (Outcome, Finisher) + Send>;
@@ -136,7 +139,7 @@ fn run(
                     job
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if history_log::fold_step(&conn, true) {
+                    if timed_fold(&conn, true) {
                         wait = std::time::Duration::ZERO;
                         let _ = committed.try_send(());
                     } else {
@@ -183,7 +186,19 @@ fn run(
         }
         let commit = match broken {
             Some(m) => Err(format!("a write of the same transaction failed: {m}")),
-            None => conn.execute_batch("COMMIT").map_err(|e| e.to_string()),
+            None => {
+                let started = std::time::Instant::now();
+                let done = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+                let took = started.elapsed();
+                if took >= SLOW_STEP {
+                    tracing::debug!(
+                        "commit of {} jobs (weight {weight}) took {} ms",
+                        finishers.len(),
+                        took.as_millis()
+                    );
+                }
+                done
+            }
         };
         if let Err(e) = &commit {
             tracing::error!("commit failed: {e}");
@@ -196,19 +211,39 @@ fn run(
             // Under a steady load the log never empties by itself: once it is too long,
             // finish the checkpoint here, between transactions, and start the log over.
             if std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
+                let started = std::time::Instant::now();
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
                     tracing::warn!("WAL checkpoint failed (it will be retried): {e}");
                 }
+                tracing::debug!(
+                    "WAL checkpoint (truncate) by the writer took {} ms",
+                    started.elapsed().as_millis()
+                );
             }
         }
         for f in finishers {
             f(commit.clone());
         }
         // Keeps the history log bounded under a steady load (nothing when it is short).
-        if commit.is_ok() && history_log::fold_step(&conn, false) {
+        if commit.is_ok() && timed_fold(&conn, false) {
             let _ = committed.try_send(());
         }
     }
+}
+
+/// [`super::history_log::fold_step`], logged (at debug level) when slow.
+fn timed_fold(conn: &Connection, idle: bool) -> bool {
+    let started = std::time::Instant::now();
+    let folded = super::history_log::fold_step(conn, idle);
+    let took = started.elapsed();
+    if folded && took >= SLOW_STEP {
+        tracing::debug!(
+            "history log fold ({}) took {} ms",
+            if idle { "idle" } else { "busy" },
+            took.as_millis()
+        );
+    }
+    folded
 }
 
 /// Creates the tenant row on its first write; returns the tenant's number.

@@ -52,6 +52,13 @@ function drawMap() {
   }
 }
 
+/**
+ * A size growing with the zoom, full from the street's scale: over a whole commune or more,
+ * thousands of full-size points would overlap into one blot, and cost more to draw at each
+ * frame of a move.
+ */
+const byZoom = (far, near) => ['interpolate', ['linear'], ['zoom'], 12, far, 16, near];
+
 function initMap() {
   if (!window.maplibregl) return;
   try {
@@ -73,7 +80,7 @@ function initMap() {
     const state = ['match', ['get', 'state'], ...Object.entries(STATES).flat(), '#4a4a4a'];
     const stroke = ['match', ['get', 'compliance'], ...Object.entries(COMPLIANCE).flat(), '#ffffff'];
     map.addLayer({ id: 'lt-points', type: 'circle', source: 'lt-points',
-      paint: { 'circle-radius': 6, 'circle-color': state, 'circle-stroke-color': stroke, 'circle-stroke-width': 2 } });
+      paint: { 'circle-radius': byZoom(2.5, 6), 'circle-color': state, 'circle-stroke-color': stroke, 'circle-stroke-width': byZoom(1, 2) } });
     drawMap();
   });
 }

@@ -40,13 +40,22 @@ export function drawLegend(onChange) {
       ` ${t(`service.${s.id}`)} `, el('span', { class: 'count' }, `(${counts[s.id] || 0})`)))));
 }
 
+/** One collator for every comparison: `localeCompare` with options builds one per call,
+ * which made sorting a few thousand entities take a noticeable part of the first load. */
+const collator = new Intl.Collator(undefined, { numeric: true });
+
 /** The entities passing the filters and the search, by service then name. */
 function visible() {
   const q = filters.search.trim().toLowerCase();
   const order = new Map(SERVICES.map((s, i) => [s.id, i]));
-  return [...items.values()]
-    .filter((it) => shown(it) && (!q || `${label(it)} ${typeLabel(it.type)} ${it.id}`.toLowerCase().includes(q)))
-    .sort((a, b) => order.get(a.service) - order.get(b.service) || label(a).localeCompare(label(b), undefined, { numeric: true }));
+  const rows = [];
+  for (const it of items.values()) {
+    if (!shown(it)) continue;
+    const name = label(it);
+    if (!q || `${name} ${typeLabel(it.type)} ${it.id}`.toLowerCase().includes(q)) rows.push({ it, name });
+  }
+  rows.sort((a, b) => order.get(a.it.service) - order.get(b.it.service) || collator.compare(a.name, b.name));
+  return rows.map((r) => r.it);
 }
 
 /** Draws the table; `onOpen(id, opener)` opens an entity's panel. */

@@ -26,10 +26,11 @@ function close() {
   highlight(null);
 }
 
+/** The map first: its workers then cluster and tile the entities while the list is drawn. */
 function redraw(resetList = false) {
+  drawMap(resetList);
   drawLegend(() => redraw(true));
   drawList(open, resetList);
-  drawMap(resetList);
 }
 
 /** Shows the view the address names (#accueil or #carte). */

@@ -1,6 +1,7 @@
-// The MapLibre map: one clustered GeoJSON source per service, drawn from the same
-// entities as the list. Without WebGL the list alone carries the information.
-import { SERVICES, items, shown, filters } from './services.js';
+// The MapLibre map: one clustered GeoJSON source per service for the points, one source
+// for every line and polygon, drawn from the same entities as the list. Without WebGL the
+// list alone carries the information.
+import { SERVICES, items, shown } from './services.js';
 import { settings } from './api.js';
 import { t } from './i18n.js';
 
@@ -34,67 +35,85 @@ export function initMap(container, onSelect) {
   map.addControl(new window.maplibregl.NavigationControl({ showCompass: false }));
   window.jumeau = { ...(window.jumeau || {}), map };
   map.on('load', () => {
-    for (const s of SERVICES) addService(s, onSelect);
-    map.addSource('selected', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
-    map.addLayer({ id: 'selected', type: 'circle', source: 'selected',
-      paint: { 'circle-radius': 13, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': '#000091', 'circle-stroke-width': 4 } });
+    addLayers();
+    listenToLayers(onSelect);
     loaded = true;
     drawMap();
   });
   return map;
 }
 
-/** The sources and layers of one service. */
-function addService(s, onSelect) {
-  const empty = { type: 'FeatureCollection', features: [] };
-  map.addSource(s.id, { type: 'geojson', data: empty, cluster: true, clusterRadius: 40, clusterMaxZoom: 16 });
-  map.addSource(`${s.id}-shapes`, { type: 'geojson', data: empty });
-  map.addLayer({ id: `${s.id}-fill`, type: 'fill', source: `${s.id}-shapes`, filter: ['==', ['geometry-type'], 'Polygon'],
-    paint: { 'fill-color': s.color, 'fill-opacity': 0.25, 'fill-outline-color': s.color } });
-  map.addLayer({ id: `${s.id}-lines`, type: 'line', source: `${s.id}-shapes`, filter: ['==', ['geometry-type'], 'LineString'],
-    paint: { 'line-color': s.color, 'line-width': 3 } });
-  map.addLayer({ id: `${s.id}-clusters`, type: 'circle', source: s.id, filter: ['has', 'point_count'],
-    paint: { 'circle-color': s.color, 'circle-opacity': 0.85, 'circle-stroke-color': '#fff', 'circle-stroke-width': 2,
-      'circle-radius': ['step', ['get', 'point_count'], 12, 10, 16, 50, 22] } });
-  map.addLayer({ id: `${s.id}-points`, type: 'circle', source: s.id, filter: ['!', ['has', 'point_count']],
-    paint: { 'circle-color': s.color,
-      'circle-radius': ['match', ['get', 'state'], 'fault', 8, 'alert', 8, 5],
-      'circle-stroke-color': ['match', ['get', 'state'], 'fault', '#000', 'alert', '#000', '#fff'],
-      'circle-stroke-width': ['match', ['get', 'state'], 'fault', 3, 'alert', 3, 1.5] } });
-  for (const layer of [`${s.id}-points`, `${s.id}-lines`, `${s.id}-fill`]) {
-    map.on('click', layer, (e) => e.features[0] && onSelect(e.features[0].properties.id));
-    map.on('mouseenter', layer, () => { map.getCanvas().style.cursor = 'pointer'; });
-    map.on('mouseleave', layer, () => { map.getCanvas().style.cursor = ''; });
+const EMPTY = { type: 'FeatureCollection', features: [] };
+/** The layer drawing each service's points and clusters. */
+const pointLayer = (s) => `${s.id}-points`;
+/** Lines and polygons of every service share one source and two layers (coloured by their
+ * `service`): every layer costs its draw calls at each frame, even when nearly empty. */
+const SHAPE_LAYERS = ['shapes-fill', 'shapes-lines'];
+const serviceColour = ['match', ['get', 'service'], ...SERVICES.flatMap((s) => [s.id, s.color]), '#595959'];
+/** A value for clusters, another for single entities. */
+const clusterOr = (cluster, single) => ['case', ['has', 'point_count'], cluster, single];
+/** A value for entities in fault or on alert (they stand out), another for the rest. */
+const byState = (ok, bad) => ['match', ['get', 'state'], 'fault', bad, 'alert', bad, ok];
+
+/**
+ * The sources and layers. Points stay in one clustered source per service, so that a
+ * cluster never mixes services; its clusters and single points share one circle layer.
+ */
+function addLayers() {
+  map.addSource('shapes', { type: 'geojson', data: EMPTY });
+  map.addLayer({ id: 'shapes-fill', type: 'fill', source: 'shapes', filter: ['==', ['geometry-type'], 'Polygon'],
+    paint: { 'fill-color': serviceColour, 'fill-opacity': 0.25, 'fill-outline-color': serviceColour } });
+  map.addLayer({ id: 'shapes-lines', type: 'line', source: 'shapes', filter: ['==', ['geometry-type'], 'LineString'],
+    paint: { 'line-color': serviceColour, 'line-width': 3 } });
+  for (const s of SERVICES) {
+    map.addSource(s.id, { type: 'geojson', data: EMPTY, cluster: true, clusterRadius: 40, clusterMaxZoom: 16 });
+    map.addLayer({ id: pointLayer(s), type: 'circle', source: s.id,
+      paint: { 'circle-color': s.color,
+        'circle-opacity': clusterOr(0.85, 1),
+        'circle-radius': clusterOr(['step', ['get', 'point_count'], 12, 10, 16, 50, 22], byState(5, 8)),
+        'circle-stroke-color': clusterOr('#fff', byState('#fff', '#000')),
+        'circle-stroke-width': clusterOr(2, byState(1.5, 3)) } });
   }
-  map.on('click', `${s.id}-clusters`, async (e) => {
-    const f = e.features[0];
-    const zoom = await map.getSource(s.id).getClusterExpansionZoom(f.properties.cluster_id);
-    map.easeTo({ center: f.geometry.coordinates, zoom });
-  });
+  map.addSource('selected', { type: 'geojson', data: EMPTY });
+  map.addLayer({ id: 'selected', type: 'circle', source: 'selected',
+    paint: { 'circle-radius': 13, 'circle-color': 'rgba(0,0,0,0)', 'circle-stroke-color': '#000091', 'circle-stroke-width': 4 } });
 }
 
-/** Puts the filtered entities into the sources, and frames them the first time (and
- * after a filter changes, when `refit`). */
+/**
+ * Clicks and the pointer over every entity layer at once: MapLibre queries the features
+ * under the pointer at each mouse move once per listener, so one listener for all layers
+ * rather than one per layer.
+ */
+function listenToLayers(onSelect) {
+  const layers = [...SHAPE_LAYERS, ...SERVICES.map(pointLayer)];
+  map.on('click', layers, async (e) => {
+    const f = e.features[0];
+    if (!f) return;
+    if (!f.properties.cluster) {
+      onSelect(f.properties.id);
+      return;
+    }
+    const zoom = await map.getSource(f.source).getClusterExpansionZoom(f.properties.cluster_id);
+    map.easeTo({ center: f.geometry.coordinates, zoom });
+  });
+  map.on('mouseenter', layers, () => { map.getCanvas().style.cursor = 'pointer'; });
+  map.on('mouseleave', layers, () => { map.getCanvas().style.cursor = ''; });
+}
+
+/** Puts the filtered entities into the sources (a service unticked gets none), and frames
+ * them the first time (and after a filter changes, when `refit`). */
 export function drawMap(refit = false) {
   if (!map || !loaded) return;
-  const bySource = new Map();
-  for (const s of SERVICES) {
-    bySource.set(s.id, []);
-    bySource.set(`${s.id}-shapes`, []);
-  }
+  const bySource = new Map([['shapes', []], ...SERVICES.map((s) => [s.id, []])]);
   const bounds = new window.maplibregl.LngLatBounds();
   for (const it of items.values()) {
     const g = it.feature.geometry;
     if (!g || !shown(it)) continue;
-    const key = g.type === 'Point' ? it.service : `${it.service}-shapes`;
-    bySource.get(key).push({ type: 'Feature', geometry: g, properties: { id: it.id, type: it.type, state: it.state } });
+    const key = g.type === 'Point' ? it.service : 'shapes';
+    bySource.get(key).push({ type: 'Feature', geometry: g, properties: { id: it.id, type: it.type, state: it.state, service: it.service } });
     if (g.type === 'Point') bounds.extend(g.coordinates);
   }
   for (const [id, features] of bySource) map.getSource(id).setData({ type: 'FeatureCollection', features });
-  for (const s of SERVICES) {
-    const v = filters.services.has(s.id) ? 'visible' : 'none';
-    for (const l of ['fill', 'lines', 'clusters', 'points']) map.setLayoutProperty(`${s.id}-${l}`, 'visibility', v);
-  }
   if ((!fitted || refit) && !bounds.isEmpty()) {
     map.fitBounds(bounds, { padding: 40, animate: false, maxZoom: 17 });
     fitted = true;
