@@ -23,17 +23,6 @@ pub const DEFAULT_TOPICS: [&str; 2] = ["application/+/device/+/event/+", "v3/+/d
 
 /// Most publishes journaled in one transaction (one journal entry).
 const JOURNAL_BATCH: usize = 5000;
-/// Most publishes received and not yet taken by the journal loop. Bounded, so that a
-/// processor slower than the publishers leaves the backlog at the broker (which queues it
-/// durably) instead of in Jumeau's memory, where it would wait unjournaled and unacknowledged.
-/// It cannot deadlock the two loops: the journal loop queues its acknowledgements on the
-/// client's request channel ([`REQUEST_CAPACITY`], larger than a batch) without waiting on
-/// the event loop, then takes the next publishes, which frees room here.
-const RECEIVED_CAPACITY: usize = 2000;
-/// Capacity of the client's request channel (subscriptions and acknowledgements).
-const REQUEST_CAPACITY: usize = 20_000;
-// A whole batch of acknowledgements fits in the request channel (see RECEIVED_CAPACITY).
-const _: () = assert!(JOURNAL_BATCH < REQUEST_CAPACITY);
 
 /// The `kind` of a journal entry holding a batch of publishes (see [`encode_batch`]): a
 /// topic name never contains `#`, so no single publish has it.
@@ -180,9 +169,13 @@ pub(crate) async fn run(
     if let Some((u, p)) = &source.credentials {
         options.set_credentials(u.clone(), p.clone());
     }
-    let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CAPACITY);
+    let (client, mut eventloop) = AsyncClient::new(options, 20_000);
+    // Unbounded, so that the event loop never waits on the journal: it must keep polling to
+    // send the acknowledgements the journal loop queues (a bounded channel can deadlock the
+    // two). The broker bounds it: it sends at most `max_inflight_messages` unacknowledged
+    // publishes (Mosquitto: 20 by default).
     // Each publish goes with the time it was received, its receipt time in the journal.
-    let (tx, rx) = mpsc::channel::<(Publish, DateTime<Utc>)>(RECEIVED_CAPACITY);
+    let (tx, rx) = mpsc::unbounded_channel::<(Publish, DateTime<Utc>)>();
     let journal = tokio::spawn(journal_loop(service, source.clone(), client.clone(), rx));
     let mut failures = 0u32;
     loop {
@@ -209,14 +202,7 @@ pub(crate) async fn run(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                // Waits while the journal loop is behind (see RECEIVED_CAPACITY); the
-                // receipt time is taken before, so the wait counts in the latency.
-                let received = Utc::now();
-                let sent = tokio::select! {
-                    r = tx.send((p, received)) => r.is_ok(),
-                    _ = stop.wait_for(|s| *s) => false,
-                };
-                if !sent {
+                if tx.send((p, Utc::now())).is_err() {
                     break;
                 }
             }
@@ -247,7 +233,7 @@ async fn journal_loop(
     service: IngestService,
     source: MqttSource,
     client: AsyncClient,
-    mut rx: mpsc::Receiver<(Publish, DateTime<Utc>)>,
+    mut rx: mpsc::UnboundedReceiver<(Publish, DateTime<Utc>)>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut publishes = vec![first];
