@@ -1228,9 +1228,6 @@ impl IngestService {
     }
 }
 
-/// The counters of (tenant, source, device), created on first use.
-/// The items of a journal entry holding a batch of MQTT publishes, each with its own topic
-/// and payload; a damaged entry becomes one unreadable item (a dead letter with its bytes).
 /// Target of the log of receipt-to-queryable times (debug level), which the ingestion
 /// benchmark reads.
 const LATENCY_TARGET: &str = "jumeau_ingest::latency";
@@ -1260,6 +1257,8 @@ fn log_latency(items: &[(usize, &Item)]) {
     );
 }
 
+/// The items of a journal entry holding a batch of MQTT publishes, each with its own topic
+/// and payload; a damaged entry becomes one unreadable item (a dead letter with its bytes).
 fn batch_items(tenant: &str, entry: &NewJournalEntry) -> Vec<Item> {
     let Some(publishes) = crate::mqtt::decode_batch(&entry.body) else {
         return vec![Item {
