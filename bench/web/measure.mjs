@@ -1,12 +1,15 @@
 // Web interface measurements against a running `jumeau demo`:
 //
 //   node bench/web/measure.mjs <base url> [--runs N] [--move-seconds S] [--assets DIR]
-//                                      [--no-moves] [--no-loads] [--synthetic N]
+//                                      [--no-moves] [--no-loads] [--synthetic N] [--calls]
+//                                      [--only carte|eclairage]
 //
 // `--assets crates/jumeau-web/assets` serves the page's scripts from that folder instead
 // of the server's (to compare a change of the interface without building the server again;
 // the bytes transferred then leave the scripts out). `--no-moves` measures the loads only,
-// `--no-loads` the moves only.
+// `--no-loads` the moves only. `--calls` lists the API calls of each view's slowest load
+// (when asked, the server's time to the first byte, when answered, bytes). `--only eclairage`
+// (or `carte`) moves that view's map only.
 //
 // It drives Debian's Chromium (/usr/bin/chromium, or $CHROMIUM) headless through
 // playwright-core, taken from e2e/node_modules (`npm ci --prefix e2e`); it never downloads
@@ -24,7 +27,8 @@
 //    contentful paint, DOMContentLoaded, load event, bytes transferred (compressed: the
 //    resource timings' transferSize) and long tasks (over 50 ms, the longest in brackets).
 // 2. Pan and zoom with many entities: the map view (`#carte`, one clustered source per
-//    service) and the lighting view (`#eclairage`, every point lumineux unclustered). The
+//    service) and the lighting view (`#eclairage`, working points lumineux grouped up to zoom
+//    15, faults and emergencies drawn one by one). The
 //    script counts the features the sources hold, checks that they are drawn by MapLibre
 //    layers (no `.maplibregl-marker` DOM element), then pans, zooms and flies the map for
 //    a few seconds while requestAnimationFrame samples the frame times.
@@ -203,11 +207,17 @@ async function loadOnce(hash) {
     const resources = performance.getEntriesByType('resource');
     const bytes = (nav?.transferSize || 0) + resources.reduce((s, e) => s + (e.transferSize || 0), 0);
     const b = window.jumeauBench;
-    // The API calls made before the view was ready (live updates read entities later).
+    // The API calls made before the view was ready; not the live updates, which read one
+    // changed entity (`id=`) whenever a sensor sends a reading, loading or not.
     const api = resources.filter((e) => (e.name.includes('/ngsi-ld/v1/') || e.name.includes('/jumeau/v1/'))
-      && !e.name.includes('/events') && e.startTime < b[k]);
+      && !e.name.includes('/events') && !/[?&]id=/.test(e.name) && e.startTime < b[k]);
+    const script = resources.find((e) => e.name.endsWith('/js/main.js'));
     return {
-      ready: b[k], api: Math.max(0, ...api.map((e) => e.responseEnd)), apiCalls: api.length, fcp, lcp: b.lcp || NaN, dcl: nav?.domContentLoadedEventEnd, load: nav?.loadEventEnd, bytes,
+      ready: b[k], api: Math.max(0, ...api.map((e) => e.responseEnd)), apiCalls: api.length, fcp,
+      firstApi: Math.min(...api.map((e) => e.startTime)), apiBytes: api.reduce((s, e) => s + (e.transferSize || 0), 0),
+      mainJs: script ? script.responseEnd : NaN,
+      calls: api.map((e) => ({ url: decodeURIComponent(e.name.replace(location.origin, '')), start: e.startTime, wait: e.responseStart - e.requestStart,
+        end: e.responseEnd, bytes: e.transferSize, size: e.decodedBodySize })), lcp: b.lcp || NaN, dcl: nav?.domContentLoadedEventEnd, load: nav?.loadEventEnd, bytes,
       requests: resources.length + 1, longTasks: b.longTasks.length, longest: Math.max(0, ...b.longTasks),
     };
   }, key);
@@ -463,14 +473,26 @@ if (loads.map.length) printLoads(loads);
 /** The table of the loads. */
 function printLoads(runs) {
   console.log(`## Time to interactive, ${RUNS} cold loads each (median / max)\n`);
-  console.log('| view | ready | last API answer (calls) | ready after the last answer | first contentful paint | largest contentful paint | DOMContentLoaded | load event | transferred | requests | long tasks (longest) |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| view | ready | first API request | last API answer (calls) | API bytes | ready after the last answer | first contentful paint | largest contentful paint | DOMContentLoaded | load event | transferred | requests | long tasks (longest) |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const [view, rs] of Object.entries(runs)) {
     const col = (f, fmt) => `${fmt(median(rs.map(f)))} / ${fmt(Math.max(...rs.map(f)))}`;
     const what = view === 'home' ? 'home `#accueil` (cards filled)' : 'map `#carte` (first idle, all layers, list)';
-    console.log(`| ${what} | ${col((r) => r.ready, ms)} | ${col((r) => r.api, ms)} (${median(rs.map((r) => r.apiCalls))}) | ${col((r) => r.ready - r.api, ms)} | ${col((r) => r.fcp, ms)} | ${col((r) => r.lcp, ms)} | `
+    console.log(`| ${what} | ${col((r) => r.ready, ms)} | ${col((r) => r.firstApi, ms)} | ${col((r) => r.api, ms)} (${median(rs.map((r) => r.apiCalls))}) | ${col((r) => r.apiBytes, kb)} | ${col((r) => r.ready - r.api, ms)} | ${col((r) => r.fcp, ms)} | ${col((r) => r.lcp, ms)} | `
       + `${col((r) => r.dcl, ms)} | ${col((r) => r.load, ms)} | ${col((r) => r.bytes, kb)} | ${median(rs.map((r) => r.requests))} | `
       + `${median(rs.map((r) => r.longTasks))} (${ms(Math.max(...rs.map((r) => r.longest)))}) |`);
+  }
+  if (!args.includes('--calls')) return;
+  // The API calls of the slowest run of each view: when each was asked, how long the server
+  // took before its first byte, when it ended, bytes on the wire and decoded.
+  for (const [view, rs] of Object.entries(runs)) {
+    const slow = rs.reduce((a, r) => (r.ready > a.ready ? r : a));
+    console.log(`\n${view}, slowest run (ready ${ms(slow.ready)}, main.js in at ${ms(slow.mainJs)}):\n`);
+    console.log('| call | asked at | first byte after | answered at | transferred | decoded |');
+    console.log('|---|---|---|---|---|---|');
+    for (const c of [...slow.calls].sort((a, b) => a.start - b.start)) {
+      console.log(`| \`${c.url.slice(0, 110)}\` | ${ms(c.start)} | ${ms(c.wait)} | ${ms(c.end)} | ${c.bytes} | ${c.size} |`);
+    }
   }
 }
 
@@ -487,7 +509,7 @@ const views = [
     },
   },
   {
-    name: 'lighting `#eclairage` (every point lumineux)',
+    name: 'lighting `#eclairage` (working points grouped up to zoom 15, faults and emergencies one by one)',
     hash: '#eclairage',
     ready: () => {
       // The lighting view keeps its map to itself: the one whose container is #lt-map.
@@ -547,7 +569,8 @@ function printCosts(rows) {
 const moves = [];
 const costs = [];
 if (!args.includes('--no-moves')) {
-  for (const v of views) {
+  const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
+  for (const v of views.filter((x) => !only || x.hash === `#${only}`)) {
     const [own, synthetic] = await movement(v.hash, v.ready);
     moves.push({ name: v.name, ...own });
     costs.push({ name: v.name, ...own });

@@ -13,6 +13,7 @@ mod entities;
 mod info;
 mod ingest;
 mod lighting;
+mod map;
 pub mod params;
 pub mod problem;
 mod render;
@@ -148,6 +149,7 @@ pub fn router(app: App) -> Router {
         .merge(water::routes())
         .merge(lighting::routes())
         .merge(temporal::root_routes())
+        .route("/jumeau/v1/map", get(map::features))
         .route("/health", get(admin::health))
         .route("/openapi.json", get(admin::openapi))
         .route("/jumeau/v1/tenants", get(admin::list_tenants))

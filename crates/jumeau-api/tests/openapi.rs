@@ -127,6 +127,7 @@ const CORE_ROUTES: &[(&str, &[&str])] = &[
     ("/openapi.json", &["get"]),
     ("/jumeau/v1/tenants", &["get"]),
     ("/jumeau/v1/tenants/{tenant}", &["get", "put"]),
+    ("/jumeau/v1/map", &["get"]),
 ];
 
 const METHODS: [&str; 8] = [

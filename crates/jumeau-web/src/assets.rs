@@ -31,6 +31,7 @@ macro_rules! asset {
 const FILES: &[(&str, &str, &[u8])] = &[
     asset!("app.css", CSS),
     asset!("js/main.js", JS),
+    asset!("js/early.js", JS),
     asset!("js/i18n.js", JS),
     asset!("js/api.js", JS),
     asset!("js/services.js", JS),

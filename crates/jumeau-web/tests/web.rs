@@ -78,6 +78,14 @@ async fn shell_and_assets() {
     assert!(html.contains(r#""tenant":"open""#), "{html}");
     let prefix = asset_prefix(&html);
     assert!(html.contains(&format!("{prefix}js/main.js")));
+    // The map's data is asked for by a small module read before MapLibre, and the modules
+    // are fetched together rather than one import after another.
+    assert!(html.contains(&format!(
+        r#"<script type="module" src="{prefix}js/early.js" async>"#
+    )));
+    assert!(html.contains(&format!(
+        r#"<link rel="modulepreload" href="{prefix}js/services.js">"#
+    )));
 
     let url = format!("{}{prefix}vendor/maplibre-gl.js", s.base);
     let plain = c.get(&url).send().await.unwrap();
@@ -117,6 +125,12 @@ async fn shell_and_assets() {
         .unwrap();
     assert_eq!(old.status(), 200);
     assert_eq!(old.headers()["cache-control"], "no-cache");
+    let early = c
+        .get(format!("{}{prefix}js/early.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(early.status(), 200);
     let missing = c
         .get(format!("{}{prefix}js/nothing.js", s.base))
         .send()
@@ -220,4 +234,201 @@ async fn a_configured_basemap_reaches_the_page() {
         "{html}"
     );
     assert!(html.contains(r#""tenant":"crest""#));
+}
+
+/// Points lumineux with a place, in a public tenant.
+async fn placed_lamps(twin: &Twin, tenant: &str, n: u32) {
+    let all: Vec<_> = (0..n)
+        .map(|i| {
+            json!({"id": format!("urn:ngsi-ld:Streetlight:{i}"), "type": "Streetlight",
+                "status": {"type": "Property", "value": if i == 3 { "defectiveLamp" } else { "ok" }},
+                "location": {"type": "GeoProperty", "value": {"type": "Point",
+                    "coordinates": [5.0 + f64::from(i) * 1e-4, 44.7]}}})
+        })
+        .collect();
+    let report = dump::load_entities(twin, tenant, &all, None).await.unwrap();
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    twin.store.set_tenant_public(tenant, true).await.unwrap();
+}
+
+#[tokio::test]
+async fn large_api_answers_are_gzipped_and_decode_to_the_same_json() {
+    use std::io::Read as _;
+    let s = start().await;
+    placed_lamps(&s.twin, "open", 400).await;
+    let c = reqwest::Client::new();
+    for path in [
+        "/jumeau/v1/map?type=Streetlight",
+        "/ngsi-ld/v1/entities?type=Streetlight&options=keyValues&limit=1000",
+    ] {
+        let url = format!("{}{path}", s.base);
+        let get = |gzip: bool| {
+            let mut rb = c
+                .get(&url)
+                .header("NGSILD-Tenant", "open")
+                .header("Accept", "application/geo+json");
+            if gzip {
+                rb = rb.header("Accept-Encoding", "gzip");
+            }
+            rb.send()
+        };
+        let plain = get(false).await.unwrap();
+        assert_eq!(plain.status(), 200, "{path}");
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}");
+        let plain = plain.bytes().await.unwrap();
+        let gz = get(true).await.unwrap();
+        assert_eq!(gz.status(), 200, "{path}");
+        assert_eq!(gz.headers()["content-encoding"], "gzip", "{path}");
+        assert_eq!(gz.headers()["content-type"], "application/geo+json");
+        let packed = gz.bytes().await.unwrap();
+        assert!(
+            packed.len() * 5 < plain.len(),
+            "{} vs {}",
+            packed.len(),
+            plain.len()
+        );
+        let mut unpacked = Vec::new();
+        flate2::read::GzDecoder::new(&packed[..])
+            .read_to_end(&mut unpacked)
+            .unwrap();
+        let a: serde_json::Value = serde_json::from_slice(&plain).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&unpacked).unwrap();
+        assert_eq!(a, b, "{path}");
+        assert_eq!(a["features"].as_array().unwrap().len(), 400, "{path}");
+    }
+    // Small answers go as they are.
+    let small = c
+        .get(format!(
+            "{}/ngsi-ld/v1/entities?type=Streetlight&limit=1",
+            s.base
+        ))
+        .header("NGSILD-Tenant", "open")
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert!(small.headers().get("content-encoding").is_none());
+}
+
+/// Why a browser check cannot run here (node, Chromium or e2e/node_modules missing).
+fn missing_browser() -> Option<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Some("node is not installed".into());
+    }
+    if !std::path::Path::new(&chromium).exists() {
+        return Some(format!("{chromium} is not installed"));
+    }
+    if !root.join("e2e/node_modules/playwright-core").exists() {
+        return Some("e2e/node_modules is missing (npm ci --prefix e2e)".into());
+    }
+    None
+}
+
+/// A commune of 60 points lumineux in 150 m, one of them faulty: at a low zoom the working
+/// points are grouped, the faulty one is still drawn on its own (tests/lighting_map.mjs,
+/// in headless Chromium).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_faulty_lamp_stays_visible_on_its_own_at_low_zoom() {
+    if let Some(why) = missing_browser() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "browser test cannot run: {why}"
+        );
+        eprintln!("skipped: {why}");
+        return;
+    }
+    const ADMIN: &str = "web-test-admin-key-0123456789abcdef";
+    let s = start_with(WebConfig {
+        default_tenant: "bourg".into(),
+        ..Default::default()
+    })
+    .await;
+    assert!(s.twin.auth.bootstrap_admin(ADMIN).await.unwrap());
+    let c = reqwest::Client::new();
+    let lighting = |method: reqwest::Method, path: &str| {
+        c.request(method, format!("{}/jumeau/v1/lighting{path}", s.base))
+            .bearer_auth(ADMIN)
+            .header("NGSILD-Tenant", "bourg")
+    };
+    let settings = json!({"commune": "Bourg", "communeBoundary": {"type": "Polygon",
+        "coordinates": [[[4.84, 45.75], [4.86, 45.75], [4.86, 45.77], [4.84, 45.77], [4.84, 45.75]]]}});
+    let r = lighting(reqwest::Method::PUT, "/settings")
+        .header("Content-Type", "application/json")
+        .body(settings.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let mut csv =
+        String::from("id;puissance;tcouleur;type_lampe;armoire;groupe;lon;lat;date_pose\n");
+    for i in 0..60 {
+        let (x, y) = (i % 10, i / 10);
+        csv.push_str(&format!(
+            "{i};35;3000;LED;A1;G1;{:.5};{:.5};2021-05-01\n",
+            4.85 + f64::from(x) * 0.00015,
+            45.76 + f64::from(y) * 0.0002
+        ));
+    }
+    let r = lighting(reqwest::Method::POST, "/inventory/import")
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let map = lighting(reqwest::Method::GET, "/map")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let map: serde_json::Value = serde_json::from_str(&map).unwrap();
+    let features = map["features"].as_array().unwrap();
+    assert_eq!(features.len(), 60, "{map}");
+    // One lamp reports a failure (its first status).
+    let faulty = features[17]["id"].as_str().unwrap().to_string();
+    let r = c
+        .post(format!("{}/ngsi-ld/v1/entities/{faulty}/attrs", s.base))
+        .bearer_auth(ADMIN)
+        .header("NGSILD-Tenant", "bourg")
+        .header("Content-Type", "application/json")
+        .header("Link", "<https://raw.githubusercontent.com/smart-data-models/dataModel.Streetlighting/master/context.jsonld>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\"")
+        .body(json!({"status": {"type": "Property", "value": "defectiveLamp"}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{}", r.text().await.unwrap());
+    // Open data, through the API so that its cache of tenant settings is cleared.
+    let r = c
+        .put(format!("{}/jumeau/v1/tenants/bourg", s.base))
+        .bearer_auth(ADMIN)
+        .header("Content-Type", "application/json")
+        .body(json!({"public": true}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lighting_map.mjs");
+    let base = s.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .arg(base)
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("ok"), "{stdout}");
 }

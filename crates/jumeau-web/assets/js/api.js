@@ -83,8 +83,6 @@ export async function get(path, query = {}, { context, accept = 'application/jso
   return { body: await resp.json(), headers: resp.headers };
 }
 
-const PAGE = 1000;
-
 /**
  * Sends a change (PATCH, POST...) with the key typed in the page; `context` names the
  * attributes. Returns the response status.
@@ -125,19 +123,13 @@ export async function serviceCall(url, method, body, { accept = 'application/jso
 }
 
 /**
- * Every entity of a query as GeoJSON features (keyValues): the first page says how many
- * there are, the other pages are asked for together.
+ * Every entity of a query as GeoJSON features (keyValues), in one answer: Jumeau's map
+ * endpoint takes the parameters of an entity query and sends every match at once, so no
+ * count and no later pages are waited for.
  */
 export async function features(query, context) {
-  const page = (offset, extra = {}) => get('/ngsi-ld/v1/entities',
-    { ...query, ...extra, options: 'keyValues', limit: PAGE, offset }, { context, accept: 'application/geo+json' });
-  const first = await page(0, { count: 'true' });
-  const out = [...(first.body.features || [])];
-  const total = Number(first.headers.get('NGSILD-Results-Count') || 0);
-  const offsets = [];
-  for (let offset = PAGE; offset < total; offset += PAGE) offsets.push(offset);
-  for (const { body } of await Promise.all(offsets.map((offset) => page(offset)))) out.push(...(body.features || []));
-  return out;
+  const { body } = await get('/jumeau/v1/map', query, { context, accept: 'application/geo+json' });
+  return body.features || [];
 }
 
 /** How many entities match a query (count=true, no entity sent back). */

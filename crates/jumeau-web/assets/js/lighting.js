@@ -12,6 +12,16 @@ const STATES = { on: '#b34700', dimmed: '#7a5c00', off: '#4a4a4a', emergency: '#
 /** Stroke of the compliance: non-compliant and to replace stand out. */
 const COMPLIANCE = { compliant: '#ffffff', missingData: '#8a8a8a', upgrade: '#000091', replace: '#000000', nonCompliant: '#000000' };
 
+/** States drawn one by one at every zoom, above the groups: a fault (or a point lit for an
+ * emergency) is never hidden in a group. */
+const ALONE = new Set(['fault', 'emergency']);
+/** The colour of a group of working points (on, dimmed or off), 3:1 against the map. */
+const GROUP = '#37474f';
+/** Up to this zoom the working points are grouped; from the next one each is drawn. Over a
+ * whole commune thousands of points would overlap into one blot and cost the most to draw
+ * at each frame of a move. */
+const GROUP_MAX_ZOOM = 15;
+
 let started = false;
 let map = null;
 let points = { type: 'FeatureCollection', features: [] };
@@ -37,14 +47,18 @@ function drawMap() {
   for (const f of features) counts[f.properties.state] = (counts[f.properties.state] || 0) + 1;
   const legend = $('lt-legend');
   legend.replaceChildren(...Object.entries(STATES).map(([state, colour]) =>
-    legendItem(colour, `${t(`lighting.state.${state}`)} (${num(counts[state] || 0)})`)));
+    legendItem(colour, `${t(`lighting.state.${state}`)} (${num(counts[state] || 0)})`)),
+  legendItem(GROUP, t('lighting.map.group')));
   const byCompliance = {};
   for (const f of features) byCompliance[f.properties.compliance] = (byCompliance[f.properties.compliance] || 0) + 1;
   $('lt-compliance-counts').textContent = Object.entries(byCompliance)
     .map(([c, n]) => `${t(`lighting.compliance.${c}`)} : ${num(n)}`).join(' · ');
   if (!map) return;
   const src = map.getSource && map.getSource('lt-points');
-  if (src) src.setData(points);
+  if (src) {
+    src.setData({ type: 'FeatureCollection', features: features.filter((f) => !ALONE.has(f.properties.state)) });
+    map.getSource('lt-alone').setData({ type: 'FeatureCollection', features: features.filter((f) => ALONE.has(f.properties.state)) });
+  }
   if (features.length) {
     const xs = features.map((f) => f.geometry.coordinates[0]);
     const ys = features.map((f) => f.geometry.coordinates[1]);
@@ -75,12 +89,36 @@ function initMap() {
     map = null;
     return;
   }
+  window.jumeau = { ...(window.jumeau || {}), lightingMap: map };
   map.on('load', () => {
-    map.addSource('lt-points', { type: 'geojson', data: points });
+    // The working points, grouped at low zoom; the faults and emergencies in a source of
+    // their own, never grouped, drawn above. Groups and single points share one layer (each
+    // layer costs its draw calls at every frame).
+    const empty = { type: 'FeatureCollection', features: [] };
+    // Tile margins just wider than the largest circle (a group: 15 px and its stroke).
+    map.addSource('lt-points', { type: 'geojson', data: empty, cluster: true, clusterRadius: 30, clusterMaxZoom: GROUP_MAX_ZOOM, buffer: 32 });
+    map.addSource('lt-alone', { type: 'geojson', data: empty, buffer: 16 });
     const state = ['match', ['get', 'state'], ...Object.entries(STATES).flat(), '#4a4a4a'];
     const stroke = ['match', ['get', 'compliance'], ...Object.entries(COMPLIANCE).flat(), '#ffffff'];
+    const group = (g, one) => ['case', ['has', 'point_count'], g, one];
+    // The zoom can only come first in an expression: the size of a group at both ends.
+    const groupOrByZoom = (g, far, near) => ['interpolate', ['linear'], ['zoom'], 12, group(g, far), 16, group(g, near)];
+    const groupSize = ['step', ['get', 'point_count'], 8, 10, 11, 50, 15];
     map.addLayer({ id: 'lt-points', type: 'circle', source: 'lt-points',
-      paint: { 'circle-radius': byZoom(2.5, 6), 'circle-color': state, 'circle-stroke-color': stroke, 'circle-stroke-width': byZoom(1, 2) } });
+      paint: { 'circle-radius': groupOrByZoom(groupSize, 2.5, 6),
+        'circle-color': group(GROUP, state), 'circle-opacity': group(0.8, 1),
+        'circle-stroke-color': group('#ffffff', stroke), 'circle-stroke-width': groupOrByZoom(1.5, 1, 2) } });
+    map.addLayer({ id: 'lt-alone', type: 'circle', source: 'lt-alone',
+      paint: { 'circle-radius': byZoom(4, 7), 'circle-color': state, 'circle-stroke-color': stroke, 'circle-stroke-width': byZoom(1.5, 2) } });
+    // A group opens (the map zooms in) when clicked.
+    map.on('click', 'lt-points', async (e) => {
+      const f = e.features[0];
+      if (!f?.properties.cluster) return;
+      const zoom = await map.getSource('lt-points').getClusterExpansionZoom(f.properties.cluster_id);
+      map.easeTo({ center: f.geometry.coordinates, zoom });
+    });
+    map.on('mouseenter', 'lt-points', () => { map.getCanvas().style.cursor = 'pointer'; });
+    map.on('mouseleave', 'lt-points', () => { map.getCanvas().style.cursor = ''; });
     drawMap();
   });
 }

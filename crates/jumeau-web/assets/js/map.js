@@ -60,13 +60,17 @@ const byState = (ok, bad) => ['match', ['get', 'state'], 'fault', bad, 'alert', 
  * cluster never mixes services; its clusters and single points share one circle layer.
  */
 function addLayers() {
-  map.addSource('shapes', { type: 'geojson', data: EMPTY });
+  // Tiles cut with a margin just wider than what is drawn across their edges (buffer, in
+  // 1/512 of a tile: 24 px for the largest cluster and its stroke, 3 px lines) and no finer
+  // than zoom 17 (the map goes no closer when it frames or centres): MapLibre's worker cuts
+  // and the GPU draws less, which is most of the wait once the answers are in.
+  map.addSource('shapes', { type: 'geojson', data: EMPTY, buffer: 16, tolerance: 0.75, maxzoom: 17 });
   map.addLayer({ id: 'shapes-fill', type: 'fill', source: 'shapes', filter: ['==', ['geometry-type'], 'Polygon'],
     paint: { 'fill-color': serviceColour, 'fill-opacity': 0.25, 'fill-outline-color': serviceColour } });
   map.addLayer({ id: 'shapes-lines', type: 'line', source: 'shapes', filter: ['==', ['geometry-type'], 'LineString'],
     paint: { 'line-color': serviceColour, 'line-width': 3 } });
   for (const s of SERVICES) {
-    map.addSource(s.id, { type: 'geojson', data: EMPTY, cluster: true, clusterRadius: 40, clusterMaxZoom: 16 });
+    map.addSource(s.id, { type: 'geojson', data: EMPTY, cluster: true, clusterRadius: 40, clusterMaxZoom: 16, buffer: 32, maxzoom: 17 });
     map.addLayer({ id: pointLayer(s), type: 'circle', source: s.id,
       paint: { 'circle-color': s.color,
         'circle-opacity': clusterOr(0.85, 1),

@@ -68,10 +68,30 @@ const listeners = [];
 export const onItemsChange = (f) => listeners.push(f);
 const changed = (ids) => { for (const f of listeners) f(ids); };
 
-/** Loads the entities of every service: all queries at once, kept in service order. */
+/** Asks for the entities of every service: all queries at once, kept in service order. */
+const fetchAll = () => Promise.all(SERVICES.flatMap((service) => service.queries.map(
+  async (q) => ({ service, list: await features({ type: q.type, pick: PICK }, q.context) }))));
+
+/** Answers asked for before the views were ready (see early.js), not yet taken. */
+let early = null;
+/** Whether a `loadAll` has begun: asking early then would only ask twice. */
+let begun = false;
+
+/** Asks for the entities of every service now; the next `loadAll` takes the answers. */
+export function prefetch() {
+  if (!early && !begun) {
+    early = fetchAll();
+    // A failure is reported by the `loadAll` that takes it over.
+    early.catch(() => {});
+  }
+}
+
+/** Loads the entities of every service (the answers asked for early, when there are). */
 export async function loadAll() {
-  const loaded = await Promise.all(SERVICES.flatMap((service) => service.queries.map(
-    async (q) => ({ service, list: await features({ type: q.type, pick: PICK }, q.context) }))));
+  const pending = early;
+  early = null;
+  begun = true;
+  const loaded = await (pending || fetchAll());
   items.clear();
   for (const { service, list } of loaded) {
     for (const f of list) {
