@@ -89,6 +89,7 @@ conformance!(
     geo_relations_match_the_reference,
     writes_report_before_and_after,
     summaries_scans_tenants_keys_and_contexts,
+    value_changes_of_every_kind_keep_the_value_index_true,
 );
 
 const LOC: &str = "https://uri.etsi.org/ngsi-ld/location";
@@ -348,6 +349,60 @@ async fn updates_keep_the_indexes_true(engine: Engine) {
         .expect("query")
         .entities
         .is_empty());
+}
+
+/// A reading changes a number, a text, or the kind of a value (a number becoming a text and
+/// back): q finds the entity by its new value only, whatever changed.
+async fn value_changes_of_every_kind_keep_the_value_index_true(engine: Engine) {
+    let (store, _) = store_with(engine, 30).await;
+    let id = "urn:ngsi-ld:Streetlight:5";
+    let found = |q: &'static str| {
+        let store = &store;
+        async move {
+            let q = EntityQuery {
+                q: Some(parse_q(q)),
+                limit: 50,
+                ..Default::default()
+            };
+            let page = store.query("t1", &q).await.expect("query");
+            page.entities.iter().any(|e| e.id == id)
+        }
+    };
+    let set = |name: &'static str, v: serde_json::Value| {
+        let store = &store;
+        async move {
+            let mut e = Entity::new(id, ex("Streetlight"));
+            e.attrs
+                .insert(ex(name), vec![Attribute::new(AttributeValue::Property(v))]);
+            let out = store
+                .write(
+                    "t1",
+                    vec![WriteOp::Upsert {
+                        entity: e,
+                        replace: false,
+                    }],
+                )
+                .await
+                .expect("upsert");
+            assert!(out[0].is_ok(), "{out:?}");
+        }
+    };
+    // A text that changes.
+    assert!(found("status==\"ok\"").await);
+    set("status", json!("dimmed")).await;
+    assert!(found("status==\"dimmed\"").await);
+    assert!(!found("status==\"ok\"").await, "stale text row");
+    // A number that becomes a text, then a number again.
+    set("power", json!("unknown")).await;
+    assert!(found("power==\"unknown\"").await);
+    assert!(!found("power==5").await, "stale number row");
+    assert!(!found("power>=0").await, "a text is not a number");
+    set("power", json!(77)).await;
+    assert!(found("power==77").await);
+    assert!(!found("power==\"unknown\"").await, "stale text row");
+    // The same value again changes nothing.
+    set("power", json!(77)).await;
+    assert!(found("power==77").await);
 }
 
 /// Values that would break a query built by concatenating text.

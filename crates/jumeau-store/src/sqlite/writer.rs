@@ -450,6 +450,36 @@ fn geometries(e: &Entity) -> Vec<(&str, &Geometry)> {
         .collect()
 }
 
+/// Rewrites one value-index row in place, setting only the columns that changed: SQLite
+/// rewrites the entries of every index on a column an `UPDATE` sets, even to the same value,
+/// so a new number leaves the text index alone (and a new text the number index).
+fn update_value_row(
+    conn: &Connection,
+    pk: i64,
+    attr: i64,
+    seq: i64,
+    old: &RowKey,
+    new: &RowKey,
+) -> StoreResult<()> {
+    let (vt, num, txt) = (&new.0, new.1.map(f64::from_bits), &new.2);
+    let changed = (old.0 != new.0, old.1 != new.1, old.2 != new.2);
+    let result = match changed {
+        (false, false, false) => return Ok(()),
+        (false, true, false) => conn
+            .prepare_cached("UPDATE attr_values SET num = ?1 WHERE pk = ?2 AND attr = ?3 AND seq = ?4")
+            .and_then(|mut s| s.execute(params![num, pk, attr, seq])),
+        (false, false, true) => conn
+            .prepare_cached("UPDATE attr_values SET txt = ?1 WHERE pk = ?2 AND attr = ?3 AND seq = ?4")
+            .and_then(|mut s| s.execute(params![txt, pk, attr, seq])),
+        _ => conn
+            .prepare_cached(
+                "UPDATE attr_values SET vt = ?1, num = ?2, txt = ?3 WHERE pk = ?4 AND attr = ?5 AND seq = ?6",
+            )
+            .and_then(|mut s| s.execute(params![vt, num, txt, pk, attr, seq])),
+    };
+    result.map(|_| ()).map_err(sql_err)
+}
+
 /// Brings the type, value and spatial indexes of one entity from `old` to `new`, touching
 /// only what changed (a reading usually changes one attribute), and appends the changed
 /// attribute instances to their history (at their `observedAt`, else at `now`).
@@ -486,11 +516,6 @@ fn write_indexes(
             "INSERT INTO attr_values (tenant, attr, seq, pk, vt, num, txt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(sql_err)?;
-    let mut upd = conn
-        .prepare_cached(
-            "UPDATE attr_values SET vt = ?1, num = ?2, txt = ?3 WHERE pk = ?4 AND attr = ?5 AND seq = ?6",
-        )
-        .map_err(sql_err)?;
     let names: BTreeSet<&String> = new
         .attrs
         .keys()
@@ -513,18 +538,8 @@ fn write_indexes(
         if !old_rows.is_empty() && old_rows.len() == new_rows.len() {
             // Same number of values (the usual reading): rewrite the changed rows in place,
             // which leaves untouched the index entries of the columns that did not change.
-            for (seq, ((vt, num, txt), before)) in new_rows.iter().zip(&old_rows).enumerate() {
-                if (vt, num, txt) != (&before.0, &before.1, &before.2) {
-                    upd.execute(params![
-                        vt,
-                        num.map(f64::from_bits),
-                        txt,
-                        pk,
-                        attr,
-                        seq as i64
-                    ])
-                    .map_err(sql_err)?;
-                }
+            for (seq, (new_row, old_row)) in new_rows.iter().zip(&old_rows).enumerate() {
+                update_value_row(conn, pk, attr, seq as i64, old_row, new_row)?;
             }
             continue;
         }
