@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("subscriptions.sql"),
     include_str!("ingest.sql"),
     include_str!("values.sql"),
+    include_str!("values_entity.sql"),
 ];
 /// The schema version this build writes; a database with a newer one is refused.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
