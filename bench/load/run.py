@@ -87,6 +87,10 @@ def main():
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "jumeau"))
     ap.add_argument("--only", default="", help="comma-separated scripts to run (e.g. upsert,get)")
     ap.add_argument("--store", default=None, help="run on PostgreSQL: the URL of an empty database")
+    ap.add_argument("--settle", action="store_true",
+                    help="on PostgreSQL, VACUUM ANALYZE after the load (what autovacuum does some "
+                         "minutes later), so that the runs measure a settled database, not one "
+                         "that autovacuum is still going through")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -100,6 +104,11 @@ def main():
                  [entity(i, rng) for i in range(first, min(first + 1000, args.entities))])
         load_s = time.time() - t0
         rss_loaded = rss_kib(proc.pid)
+        settled = ""
+        if args.settle and args.store:
+            t1 = time.time()
+            subprocess.run(["psql", args.store, "-q", "-c", "VACUUM ANALYZE"], check=True)
+            settled = f"; VACUUM ANALYZE after the load took {time.time() - t1:.1f} s"
         rows = [("load (upsert 1,000 per request, new entities)", f"{args.entities / load_s:,.0f} entities/s", "", "")]
         # Throughput runs saturate the server with many connections; latency runs use as
         # many connections as cores, so that p95 measures the work, not the queue.
@@ -121,7 +130,7 @@ def main():
                          f"{r['errors']} / {r['non2xx']}"))
         rss_end = rss_kib(proc.pid)
         hwm = peak_kib(proc.pid)
-        print(f"entities: {args.entities:,}; wrk -t2 -c{args.connections} (or -c2) -d{args.duration}s on this machine ({os.cpu_count()} cores)\n")
+        print(f"entities: {args.entities:,}; wrk -t2 -c{args.connections} (or -c2) -d{args.duration}s on this machine ({os.cpu_count()} cores){settled}\n")
         print("| scenario | throughput | latency p50 / p95 / p99 (ms) | errors / non-2xx |")
         print("|---|---|---|---|")
         for r in rows:
