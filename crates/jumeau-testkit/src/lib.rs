@@ -143,6 +143,46 @@ impl Drop for Mosquitto {
     }
 }
 
+/// The Chromium the browser tests drive: `CHROMIUM`, else Debian's `/usr/bin/chromium`
+/// (which `.ci/run` installs; tools that download their own browser fail here).
+pub fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// The root of the workspace, where `e2e/` keeps the browser tests' npm packages.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Why the browser tests cannot run here (node, Chromium or `e2e/node_modules` missing);
+/// `None` when they can.
+pub fn browser_missing() -> Option<String> {
+    if Command::new("node").arg("--version").output().is_err() {
+        return Some("node is not installed".into());
+    }
+    if !chromium().exists() {
+        return Some(format!("{} is not installed", chromium().display()));
+    }
+    if !workspace_root()
+        .join("e2e/node_modules/playwright-core")
+        .exists()
+    {
+        return Some("e2e/node_modules is missing (npm ci --prefix e2e)".into());
+    }
+    None
+}
+
+/// Whether the browser test `test` must be skipped here: it then says why. Under CI (`CI`
+/// set) a missing browser fails the test instead, since a skipped test would hide failures.
+pub fn skip_without_browser(test: &str) -> bool {
+    let Some(why) = browser_missing() else {
+        return false;
+    };
+    assert!(std::env::var_os("CI").is_none(), "{test} cannot run: {why}");
+    eprintln!("{test} skipped: {why}");
+    true
+}
+
 /// The variable holding the URL of a PostgreSQL + PostGIS cluster for tests, as printed by
 /// `.ci/postgres start` (e.g. `postgres://postgres@127.0.0.1:55432/postgres`). The role
 /// must be allowed to create databases.

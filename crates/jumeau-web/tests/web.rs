@@ -310,37 +310,12 @@ async fn large_api_answers_are_gzipped_and_decode_to_the_same_json() {
     assert!(small.headers().get("content-encoding").is_none());
 }
 
-/// Why a browser check cannot run here (node, Chromium or e2e/node_modules missing).
-fn missing_browser() -> Option<String> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    if std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        return Some("node is not installed".into());
-    }
-    if !std::path::Path::new(&chromium).exists() {
-        return Some(format!("{chromium} is not installed"));
-    }
-    if !root.join("e2e/node_modules/playwright-core").exists() {
-        return Some("e2e/node_modules is missing (npm ci --prefix e2e)".into());
-    }
-    None
-}
-
 /// A commune of 60 points lumineux in 150 m, one of them faulty: at a low zoom the working
 /// points are grouped, the faulty one is still drawn on its own (tests/lighting_map.mjs,
 /// in headless Chromium).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_faulty_lamp_stays_visible_on_its_own_at_low_zoom() {
-    if let Some(why) = missing_browser() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "browser test cannot run: {why}"
-        );
-        eprintln!("skipped: {why}");
+    if jumeau_testkit::skip_without_browser("the lighting map's browser test") {
         return;
     }
     const ADMIN: &str = "web-test-admin-key-0123456789abcdef";

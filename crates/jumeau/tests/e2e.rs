@@ -6,14 +6,8 @@
 //! Where they are missing the test says so and passes, except under CI (`CI` set).
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The repository root (this file is in crates/jumeau/tests).
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// Kills the server even when an assertion fails.
 struct Server(Child);
@@ -25,31 +19,9 @@ impl Drop for Server {
     }
 }
 
-fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
-}
-
-fn missing_tools() -> Option<String> {
-    if Command::new("node").arg("--version").output().is_err() {
-        return Some("node is not installed".into());
-    }
-    if !chromium().exists() {
-        return Some(format!("{} is not installed", chromium().display()));
-    }
-    if !root().join("e2e/node_modules/playwright-core").exists() {
-        return Some("e2e/node_modules is missing (npm ci --prefix e2e)".into());
-    }
-    None
-}
-
 #[test]
 fn web_interface_end_to_end() {
-    if let Some(why) = missing_tools() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "e2e test cannot run: {why}"
-        );
-        eprintln!("skipped: {why}");
+    if jumeau_testkit::skip_without_browser("the web interface's end-to-end test") {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -86,13 +58,13 @@ fn web_interface_end_to_end() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let shots = root().join("target/e2e-screenshots");
+    let shots = jumeau_testkit::workspace_root().join("target/e2e-screenshots");
     let out = Command::new("node")
-        .arg(root().join("e2e/run.mjs"))
+        .arg(jumeau_testkit::workspace_root().join("e2e/run.mjs"))
         .arg(&base)
         .arg(&shots)
         .env("JUMEAU_KEY", &key)
-        .env("CHROMIUM", chromium())
+        .env("CHROMIUM", jumeau_testkit::chromium())
         .output()
         .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
