@@ -8,15 +8,14 @@
 //! store reads each entity once.
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderName, HeaderValue, StatusCode};
-use axum::response::IntoResponse;
-use jumeau_model::ngsi::{self, Format};
+use jumeau_model::ngsi::Format;
 use jumeau_model::{ErrorKind, NgsiError};
 
 use crate::entities::read_view;
 use crate::params::Params;
 use crate::problem::ApiResult;
-use crate::request::Meta;
+use crate::render;
+use crate::request::{Accept, Meta};
 use crate::App;
 
 /// Most features in one answer; a query matching more is refused (TooManyResults).
@@ -40,6 +39,9 @@ pub async fn features(
             .into());
         }
     }
+    // Always GeoJSON, whatever the Accept header: the answer is for a map.
+    let mut meta = meta;
+    meta.accept = Accept::GeoJson;
     let mut view = read_view(&app, &meta, &params).await?;
     view.opts.format = Format::KeyValues;
     let mut q = params.entity_query(&view.ctx)?;
@@ -56,24 +58,6 @@ pub async fn features(
         )
         .into());
     }
-    let body = ngsi::render_feature_collection(
-        &page.entities,
-        &view.ctx,
-        &view.opts,
-        &view.geometry_property,
-    );
-    let mut resp = (StatusCode::OK, body.to_string()).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/geo+json"),
-    );
-    if let Some(link) = crate::render::link_header(&view.ctx_value) {
-        h.insert(header::LINK, link);
-    }
-    h.insert(
-        HeaderName::from_static("ngsild-results-count"),
-        HeaderValue::from(page.entities.len()),
-    );
-    Ok(resp)
+    let count = Some(page.entities.len() as u64);
+    Ok(render::entities(&page.entities, count, &view))
 }

@@ -26,8 +26,7 @@ pub struct View<'a> {
     pub geometry_property: String,
 }
 
-/// The Link header naming the @context of an answer, when it is a URL.
-pub(crate) fn link_header(ctx_value: &Value) -> Option<HeaderValue> {
+fn link_header(ctx_value: &Value) -> Option<HeaderValue> {
     let url = ctx_value.as_str()?;
     HeaderValue::from_str(&format!(
         "<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
