@@ -45,11 +45,7 @@ pub fn apply(
     now: DateTime<Utc>,
 ) -> Result<Applied, NgsiError> {
     let done = |outcome, before, after| Applied {
-        written: Written {
-            outcome,
-            before,
-            after,
-        },
+        written: Written::new(outcome, before, after),
         recreate: false,
     };
     let existing = |current: Option<Entity>, id: &str| current.ok_or_else(|| not_found(id));
@@ -157,11 +153,7 @@ pub fn apply(
                 WriteOutcome::Created
             };
             Ok(Applied {
-                written: Written {
-                    outcome,
-                    before: current,
-                    after: Some(e),
-                },
+                written: Written::new(outcome, current, Some(e)),
                 recreate: true,
             })
         }
@@ -176,11 +168,7 @@ fn modify(
     let mut cur = old.clone();
     let outcome = change(&mut cur)?;
     Ok(Applied {
-        written: Written {
-            outcome,
-            before: Some(old),
-            after: Some(cur),
-        },
+        written: Written::new(outcome, Some(old), Some(cur)),
         recreate: false,
     })
 }

@@ -93,33 +93,61 @@ pub fn index_rows(e: &Entity) -> Vec<IndexRow> {
 /// The index rows of one attribute (all its instances), appended to `out`; see
 /// [`index_rows`].
 pub fn attribute_rows(name: &str, instances: &[Attribute], out: &mut Vec<IndexRow>) {
-    {
-        let mut seen: HashSet<(ValueKind, Option<u64>, Option<&str>)> = HashSet::new();
-        for a in instances {
-            let relationship = matches!(
-                a.value,
-                AttributeValue::Relationship(_) | AttributeValue::ListRelationship(_)
-            );
-            let scalars = value_scalars(&a.value);
-            let rows: Vec<(ValueKind, Option<f64>, Option<&str>)> = if scalars.is_empty() {
-                vec![(ValueKind::Other, None, None)]
-            } else {
-                scalars
-                    .into_iter()
-                    .map(|s| classify(s, relationship))
-                    .collect()
-            };
-            for (kind, num, txt) in rows {
-                if seen.insert((kind, num.map(f64::to_bits), txt)) {
-                    out.push(IndexRow {
-                        attr: name.to_string(),
-                        kind,
-                        num,
-                        txt: txt.map(str::to_string),
-                    });
-                }
-            }
+    for (kind, num, txt) in attribute_values(instances) {
+        out.push(IndexRow {
+            attr: name.to_string(),
+            kind,
+            num,
+            txt: txt.map(str::to_string),
+        });
+    }
+}
+
+/// One indexed value of an attribute, borrowed from it: kind, number and text forms.
+pub type IndexValue<'a> = (ValueKind, Option<f64>, Option<&'a str>);
+
+/// The distinct indexed values of one attribute (all its instances), in order, borrowed
+/// from it: what [`attribute_rows`] indexes, without copying any text. A writer compares
+/// the values of an attribute before and after a write with it.
+pub fn attribute_values(instances: &[Attribute]) -> Vec<IndexValue<'_>> {
+    let mut out: Vec<IndexValue<'_>> = Vec::new();
+    let mut seen = HashSet::new();
+    for a in instances {
+        let relationship = matches!(
+            a.value,
+            AttributeValue::Relationship(_) | AttributeValue::ListRelationship(_)
+        );
+        let scalars = value_scalars(&a.value);
+        if scalars.is_empty() {
+            push_distinct((ValueKind::Other, None, None), &mut out, &mut seen);
         }
+        for scalar in scalars {
+            push_distinct(classify(scalar, relationship), &mut out, &mut seen);
+        }
+    }
+    out
+}
+
+/// Appends `value` to `out` unless it is there already. Up to a few values, duplicates are
+/// found by a scan; beyond, with the set `seen` (a list attribute may hold thousands).
+fn push_distinct<'a>(
+    value: IndexValue<'a>,
+    out: &mut Vec<IndexValue<'a>>,
+    seen: &mut HashSet<(ValueKind, Option<u64>, Option<&'a str>)>,
+) {
+    const SCAN_UP_TO: usize = 16;
+    let key = |(kind, num, txt): &IndexValue<'a>| (*kind, num.map(f64::to_bits), *txt);
+    let fresh = if seen.is_empty() && out.len() < SCAN_UP_TO {
+        let k = key(&value);
+        !out.iter().any(|v| key(v) == k)
+    } else {
+        if seen.is_empty() {
+            seen.extend(out.iter().map(key));
+        }
+        seen.insert(key(&value))
+    };
+    if fresh {
+        out.push(value);
     }
 }
 

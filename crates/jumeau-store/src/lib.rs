@@ -173,14 +173,157 @@ pub enum WriteOutcome {
 
 /// One successful write with the entity before and after it, so that subscriptions can
 /// tell what changed without reading the entity again.
+///
+/// An engine may hand the two versions over as the documents it read and wrote rather than
+/// decoded: they are decoded on first use, by the caller's thread, so a write that no
+/// subscription looks at never pays for decoding whole entities it only changed a little.
 #[derive(Debug, Clone)]
 pub struct Written {
     /// What the write did.
     pub outcome: WriteOutcome,
+    before: Option<Version>,
+    after: Option<Version>,
+}
+
+impl Written {
+    /// A write with both versions of its entity at hand.
+    pub fn new(outcome: WriteOutcome, before: Option<Entity>, after: Option<Entity>) -> Self {
+        Self {
+            outcome,
+            before: before.map(Version::Decoded),
+            after: after.map(Version::Decoded),
+        }
+    }
+
+    /// A write whose versions may still be stored documents.
+    pub(crate) fn from_versions(
+        outcome: WriteOutcome,
+        before: Option<Version>,
+        after: Option<Version>,
+    ) -> Self {
+        Self {
+            outcome,
+            before,
+            after,
+        }
+    }
+
     /// The entity before the write; `None` when the write created it.
-    pub before: Option<Entity>,
+    pub fn before(&self) -> Option<&Entity> {
+        self.before.as_ref().map(Version::whole)
+    }
+
     /// The entity after the write; `None` when the write deleted it.
-    pub after: Option<Entity>,
+    pub fn after(&self) -> Option<&Entity> {
+        self.after.as_ref().map(Version::whole)
+    }
+
+    /// The entity after the write (before it, for a deletion) with at least its id, types
+    /// and the attributes the write touched, without decoding anything: enough to tell
+    /// live views which entity changed.
+    pub fn head(&self) -> Option<&Entity> {
+        self.after
+            .as_ref()
+            .or(self.before.as_ref())
+            .map(Version::head)
+    }
+
+    /// Whether the write deleted the entity.
+    pub fn deleted(&self) -> bool {
+        self.after.is_none()
+    }
+
+    /// The outcome and both versions, decoded.
+    pub(crate) fn into_parts(self) -> (WriteOutcome, Option<Entity>, Option<Entity>) {
+        (
+            self.outcome,
+            self.before.map(Version::into_whole),
+            self.after.map(Version::into_whole),
+        )
+    }
+}
+
+/// One version of an entity in a [`Written`]: decoded, or the stored document.
+#[derive(Debug, Clone)]
+pub(crate) enum Version {
+    /// The whole entity.
+    Decoded(Entity),
+    /// The stored document, decoded on first use.
+    Stored(Box<StoredVersion>),
+}
+
+/// A stored document with what the write already decoded of it.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredVersion {
+    /// The entity's own fields and the attributes the write touched.
+    head: Entity,
+    /// The whole document, as the engine stores it.
+    doc: String,
+    /// The engine's decoder of its documents.
+    decode: fn(&str) -> StoreResult<Entity>,
+    /// The whole entity, once decoded.
+    whole: std::sync::OnceLock<Entity>,
+}
+
+impl Version {
+    /// A stored document of which `head` holds the part the write decoded.
+    pub(crate) fn stored(
+        head: Entity,
+        doc: String,
+        decode: fn(&str) -> StoreResult<Entity>,
+    ) -> Self {
+        Self::Stored(Box::new(StoredVersion {
+            head,
+            doc,
+            decode,
+            whole: std::sync::OnceLock::new(),
+        }))
+    }
+
+    fn head(&self) -> &Entity {
+        match self {
+            Self::Decoded(e) => e,
+            Self::Stored(s) => &s.head,
+        }
+    }
+
+    fn whole(&self) -> &Entity {
+        match self {
+            Self::Decoded(e) => e,
+            Self::Stored(s) => s.whole.get_or_init(|| s.decode_whole()),
+        }
+    }
+
+    fn into_whole(self) -> Entity {
+        match self {
+            Self::Decoded(e) => e,
+            Self::Stored(s) => {
+                if let Some(e) = s.whole.get() {
+                    return e.clone();
+                }
+                s.decode_whole()
+            }
+        }
+    }
+}
+
+impl StoredVersion {
+    /// Decodes the document the engine has just read or written. It cannot fail unless the
+    /// stored file is damaged; then the part already decoded stands in for the entity
+    /// (its id, types and the attributes written), and the damage is logged.
+    fn decode_whole(&self) -> Entity {
+        match (self.decode)(&self.doc) {
+            Ok(e) => e,
+            Err(err) => {
+                tracing::error!(
+                    "entity {} could not be decoded whole after a write ({err}); \
+                     notifications carry only the attributes written",
+                    self.head.id
+                );
+                self.head.clone()
+            }
+        }
+    }
 }
 
 /// The storage engine interface. Every method takes the tenant: isolation is enforced

@@ -612,10 +612,10 @@ async fn writes_report_before_and_after(store: Engine) {
         .expect("write");
     let ok = |i: usize| results[i].as_ref().expect("ok");
     assert_eq!(ok(0).outcome, WriteOutcome::Created);
-    assert!(ok(0).before.is_none());
-    assert!(ok(0).after.as_ref().expect("after").created_at.is_some());
-    let before = ok(1).before.as_ref().expect("before");
-    let after = ok(1).after.as_ref().expect("after");
+    assert!(ok(0).before().is_none());
+    assert!(ok(0).after().expect("after").created_at.is_some());
+    let before = ok(1).before().expect("before");
+    let after = ok(1).after().expect("after");
     assert_eq!(
         before.attrs[&ex("power")][0].value,
         AttributeValue::Property(json!(1))
@@ -641,7 +641,7 @@ async fn writes_report_before_and_after(store: Engine) {
     );
     assert_eq!(err(4).kind, ErrorKind::ResourceNotFound);
     assert_eq!(ok(5).outcome, WriteOutcome::Deleted);
-    assert!(ok(5).after.is_none());
+    assert!(ok(5).after().is_none());
     assert_eq!(ok(6).outcome, WriteOutcome::Created);
     let stored = store.get("t1", id).await.expect("get").expect("restored");
     assert_eq!(stored.attrs, lamp(1).attrs);

@@ -106,13 +106,13 @@ impl Twin {
         }
         let tenant: Arc<str> = Arc::from(tenant);
         for w in written.iter().flatten() {
-            if let Some(e) = w.after.as_ref().or(w.before.as_ref()) {
+            if let Some(e) = w.head() {
                 // An error only means every listener left meanwhile.
                 let _ = self.changes.send(EntityChange {
                     tenant: tenant.clone(),
                     id: e.id.clone(),
                     types: e.types.clone(),
-                    deleted: w.after.is_none(),
+                    deleted: w.deleted(),
                 });
             }
         }

@@ -318,12 +318,8 @@ async fn write_on(
             }
         };
         let w = &applied.written;
-        if let Some(new) = &w.after {
-            let old = if applied.recreate {
-                None
-            } else {
-                w.before.as_ref()
-            };
+        if let Some(new) = w.after() {
+            let old = if applied.recreate { None } else { w.before() };
             let changed = history_of(old, new);
             if let Some((name, _)) = changed.iter().find(|(_, a)| before_pg_min(a)) {
                 out.push(Err(pg_min_rejection(name)));
@@ -337,11 +333,11 @@ async fn write_on(
                         .into_iter()
                         .map(|(n, a)| (n.to_string(), a.clone()))
                         .collect(),
-                    w.before.is_none(),
+                    w.before().is_none(),
                 ));
             }
         }
-        match (&w.after, slot.current.is_some()) {
+        match (w.after(), slot.current.is_some()) {
             (None, _) => {
                 if slot.new_row.take().is_none() && slot.stored.is_some() {
                     slot.removed = true;
@@ -355,7 +351,7 @@ async fn write_on(
                 slot.new_row = Some(i);
             }
         }
-        slot.current = applied.written.after.clone();
+        slot.current = applied.written.after().cloned();
         out.push(Ok(applied.written));
     }
     if !store(&tx, tenant, &slots).await? {

@@ -1,12 +1,14 @@
 //! The embedded engine: SQLite in WAL mode, one file in one data directory.
 //!
 //! Writes go through one writer thread that commits whatever is queued in one transaction
-//! (group commit): each caller is answered only after the commit is on disk
-//! (`synchronous=FULL`), yet a burst of writers shares one fsync. Reads use a small pool of
-//! read-only connections, which WAL lets run beside the writer.
+//! (group commit): each caller is answered only after the commit is on disk (the log is
+//! synced by a thread of its own, while the writer goes on; see [`writer`]), yet a burst of
+//! writers shares one fsync. Reads use a small pool of read-only connections, which WAL
+//! lets run beside the writer.
 
 mod history_log;
 mod ingest;
+mod partial;
 pub mod qsql;
 mod subscriptions;
 mod temporal;
@@ -264,6 +266,10 @@ impl SqliteStore {
 fn start_checkpointer(path: &Path) -> StoreResult<mpsc::SyncSender<()>> {
     let conn = Connection::open(path).map_err(sql_err)?;
     conn.busy_timeout(Duration::from_secs(10))
+        .map_err(sql_err)?;
+    // A checkpoint syncs the log before copying it and the database before the log may
+    // start over: the writer's own commits are not synced by SQLite (see `writer`).
+    conn.pragma_update(None, "synchronous", "FULL")
         .map_err(sql_err)?;
     let (tx, rx) = mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()

@@ -24,13 +24,13 @@ pub(super) fn notifications(
         let mut entities: Vec<Entity> = Vec::new();
         for w in written.iter().flatten() {
             let change = Change {
-                before: w.before.as_ref(),
-                after: w.after.as_ref(),
+                before: w.before(),
+                after: w.after(),
             };
             if !triggers(&cached.sub, &change, now) {
                 continue;
             }
-            match (&w.after, &w.before) {
+            match (w.after(), w.before()) {
                 (Some(after), _) => entities.push(after.clone()),
                 // A deleted entity is notified by its id and types.
                 (None, Some(before)) => entities.push(Entity {
