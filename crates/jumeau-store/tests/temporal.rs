@@ -37,6 +37,7 @@ on_both_engines!(
     history_survives_a_restart,
     far_past_and_far_future_instances,
     retention_of_whole_months,
+    a_new_entity_in_the_place_of_a_deleted_one_has_its_own_history,
 );
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -1126,4 +1127,45 @@ proptest! {
             Ok::<(), TestCaseError>(())
         })?;
     }
+}
+
+/// An entity deleted, then another created (the embedded engine may give it the deleted
+/// one's row): each keeps its own history, however the writer remembers series.
+async fn a_new_entity_in_the_place_of_a_deleted_one_has_its_own_history<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
+    let t0 = at("2024-05-01T10:00:00Z");
+    let other = "urn:ngsi-ld:Sensor:2";
+    let reading_of = |id: &str, v: f64, minutes: i64| {
+        let mut e = Entity::new(id, SENSOR);
+        e.attrs.insert(
+            TEMP.into(),
+            vec![reading(json!(v), Some(t0 + TimeDelta::minutes(minutes)))],
+        );
+        WriteOp::Upsert {
+            entity: e,
+            replace: false,
+        }
+    };
+    for op in [
+        reading_of(ID, 1.5, 0),
+        reading_of(ID, 2.5, 10),
+        WriteOp::Delete { id: ID.into() },
+        reading_of(other, 3.5, 20),
+        reading_of(other, 4.5, 30),
+    ] {
+        store.write("t", vec![op]).await.unwrap()[0]
+            .as_ref()
+            .expect("written");
+    }
+    let first = store
+        .history("t", &[ID.to_string()], None, &query(None))
+        .await
+        .unwrap();
+    let second = store
+        .history("t", &[other.to_string()], None, &query(None))
+        .await
+        .unwrap();
+    assert_eq!(values(&first, TEMP), vec![json!(1.5), json!(2.5)]);
+    assert_eq!(values(&second, TEMP), vec![json!(3.5), json!(4.5)]);
 }

@@ -434,11 +434,11 @@ fn apply_one(
         }
         (pk, Some(new)) => {
             if let Some(pk) = pk {
-                delete_entity(conn, pk)?;
+                delete_entity(conn, pk, w.before())?;
             }
             insert_entity(conn, tenant, new, now)?;
         }
-        (Some(pk), None) => delete_entity(conn, pk)?,
+        (Some(pk), None) => delete_entity(conn, pk, w.before())?,
         (None, None) => {}
     }
     Ok(applied.written)
@@ -529,7 +529,16 @@ fn write_doc(conn: &Connection, pk: i64, doc: &str) -> StoreResult<()> {
         .map_err(sql_err)
 }
 
-fn delete_entity(conn: &Connection, pk: i64) -> StoreResult<()> {
+/// Deletes the entity row `pk` with its index rows; `old`, the entity, tells which of its
+/// series the writer may remember by row.
+fn delete_entity(conn: &Connection, pk: i64, old: Option<&Entity>) -> StoreResult<()> {
+    if let Some(old) = old {
+        let mut terms = Vec::with_capacity(old.attrs.len());
+        for name in old.attrs.keys() {
+            terms.push(term_id(conn, name)?);
+        }
+        super::temporal::forget_entity_series(pk, terms);
+    }
     for sql in [
         "DELETE FROM entity_types WHERE pk = ?1",
         "DELETE FROM attr_values WHERE pk = ?1",
@@ -731,7 +740,7 @@ fn write_indexes(
         }
     }
     if !history.is_empty() {
-        super::temporal::record(conn, tenant, &new.id, &new.types, &history, now)?;
+        super::temporal::record(conn, tenant, pk, &new.id, &new.types, &history, now)?;
     }
     Ok(())
 }
