@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use jumeau_model::{Attribute, AttributeValue, Entity};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::WriteOp;
@@ -100,37 +100,20 @@ pub(super) fn read<'a>(doc: &'a str, names: &[String]) -> Option<(Shell<'a>, Ent
 }
 
 /// One attribute of a spliced document: copied from the stored text, or encoded anew.
-#[derive(Serialize)]
-#[serde(untagged)]
 enum Slot<'a> {
     Kept(&'a RawValue),
     Written(&'a Vec<Attribute>),
 }
 
-/// The serialised form of [`Entity`], with attributes as [`Slot`]s.
-#[derive(Serialize)]
-struct Spliced<'a> {
-    id: &'a str,
-    types: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scope: &'a Option<Vec<String>>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    attrs: BTreeMap<&'a str, Slot<'a>>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        with = "chrono::serde::ts_microseconds_option"
-    )]
-    created_at: Option<DateTime<Utc>>,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        with = "chrono::serde::ts_microseconds_option"
-    )]
-    modified_at: Option<DateTime<Utc>>,
-}
-
 /// The stored document of `new`, which holds the entity's own fields and the touched
 /// attributes (`names`) as the write left them; every other attribute is copied from
-/// `old`.
+/// `old`, name and value, as the text it was.
+///
+/// Written here rather than through serde because most of it is copying: the fields and
+/// their order are those of [`Entity`]'s serialised form, and the result is the document
+/// `serde_json::to_string` gives for the whole entity, byte for byte (tested below). The
+/// name of a copied attribute was read without escapes (see [`Shell`]), so it is written
+/// back between quotes as it is.
 pub(super) fn splice(
     old: &Shell<'_>,
     names: &[String],
@@ -145,14 +128,55 @@ pub(super) fn splice(
     for (name, instances) in &new.attrs {
         attrs.insert(name.as_str(), Slot::Written(instances));
     }
-    serde_json::to_string(&Spliced {
-        id: &new.id,
-        types: &new.types,
-        scope: &new.scope,
-        attrs,
-        created_at: new.created_at,
-        modified_at: new.modified_at,
-    })
+    let size = old
+        .attrs
+        .values()
+        .map(|raw| raw.get().len() + 80)
+        .sum::<usize>()
+        + 256;
+    let mut out: Vec<u8> = Vec::with_capacity(size);
+    out.extend_from_slice(b"{\"id\":");
+    serde_json::to_writer(&mut out, &new.id)?;
+    out.extend_from_slice(b",\"types\":");
+    serde_json::to_writer(&mut out, &new.types)?;
+    if let Some(scope) = &new.scope {
+        out.extend_from_slice(b",\"scope\":");
+        serde_json::to_writer(&mut out, scope)?;
+    }
+    if !attrs.is_empty() {
+        out.extend_from_slice(b",\"attrs\":{");
+        for (i, (name, slot)) in attrs.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            match slot {
+                Slot::Kept(raw) => {
+                    out.push(b'"');
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(b"\":");
+                    out.extend_from_slice(raw.get().as_bytes());
+                }
+                Slot::Written(instances) => {
+                    serde_json::to_writer(&mut out, name)?;
+                    out.push(b':');
+                    serde_json::to_writer(&mut out, instances)?;
+                }
+            }
+        }
+        out.push(b'}');
+    }
+    for (field, time) in [
+        (&b",\"created_at\":"[..], new.created_at),
+        (&b",\"modified_at\":"[..], new.modified_at),
+    ] {
+        if let Some(t) = time {
+            out.extend_from_slice(field);
+            out.extend_from_slice(t.timestamp_micros().to_string().as_bytes());
+        }
+    }
+    out.push(b'}');
+    String::from_utf8(out)
+        .map_err(|e| serde::ser::Error::custom(format!("a spliced document is not UTF-8 ({e})")))
 }
 
 #[cfg(test)]
@@ -203,6 +227,7 @@ mod tests {
             "location".into(),
             vec![Attribute::new(AttributeValue::GeoProperty(point))],
         );
+        e.scope = Some(vec!["/Eclairage/Zone \"1\"".into()]);
         jumeau_model::ops::stamp_new(&mut e, at(1_700_000_000));
         e
     }
