@@ -430,7 +430,7 @@ fn apply_one(
     let w = &applied.written;
     match (pk, w.after()) {
         (Some(pk), Some(new)) if !applied.recreate => {
-            rewrite_entity(conn, tenant, pk, w.before(), new, now)?;
+            rewrite_entity(conn, tenant, pk, w.before(), new, &encode(new)?, now)?;
         }
         (pk, Some(new)) => {
             if let Some(pk) = pk {
@@ -480,8 +480,7 @@ fn apply_in_part(
     let new_doc = partial::splice(&shell, &names, &after)
         .map_err(|err| StoreError::Corrupt(format!("cannot encode entity: {err}")))?;
     drop(shell);
-    write_doc(conn, pk, &new_doc)?;
-    write_indexes(conn, tenant, pk, Some(&before), &after, now)?;
+    rewrite_entity(conn, tenant, pk, Some(&before), &after, &new_doc, now)?;
     Ok(InPart::Done(Written::from_versions(
         outcome,
         Some(Version::stored(before, doc, decode_entity)),
@@ -509,24 +508,21 @@ fn insert_entity(
     Ok(pk)
 }
 
+/// Stores `doc`, the new document of the existing entity row `pk`, and brings its indexes
+/// from `old` to `new`.
 fn rewrite_entity(
     conn: &Connection,
     tenant: i64,
     pk: i64,
     old: Option<&Entity>,
     new: &Entity,
+    doc: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    write_doc(conn, pk, &encode(new)?)?;
-    write_indexes(conn, tenant, pk, old, new, now)
-}
-
-/// Stores the new document of an existing entity.
-fn write_doc(conn: &Connection, pk: i64, doc: &str) -> StoreResult<()> {
     conn.prepare_cached("UPDATE entities SET doc = ?2 WHERE pk = ?1")
         .and_then(|mut s| s.execute(params![pk, doc]))
-        .map(|_| ())
-        .map_err(sql_err)
+        .map_err(sql_err)?;
+    write_indexes(conn, tenant, pk, old, new, now)
 }
 
 /// Deletes the entity row `pk` with its index rows; `old`, the entity, tells which of its
