@@ -106,6 +106,14 @@ pub fn attribute_rows(name: &str, instances: &[Attribute], out: &mut Vec<IndexRo
 /// One indexed value of an attribute, borrowed from it: kind, number and text forms.
 pub type IndexValue<'a> = (ValueKind, Option<f64>, Option<&'a str>);
 
+/// An [`IndexValue`] in a form that compares and hashes exactly: the number as its bits.
+pub type ValueKey<'a> = (ValueKind, Option<u64>, Option<&'a str>);
+
+/// The comparable form of an indexed value.
+pub fn value_key<'a>((kind, num, txt): &IndexValue<'a>) -> ValueKey<'a> {
+    (*kind, num.map(f64::to_bits), *txt)
+}
+
 /// The distinct indexed values of one attribute (all its instances), in order, borrowed
 /// from it: what [`attribute_rows`] indexes, without copying any text. A writer compares
 /// the values of an attribute before and after a write with it.
@@ -133,18 +141,17 @@ pub fn attribute_values(instances: &[Attribute]) -> Vec<IndexValue<'_>> {
 fn push_distinct<'a>(
     value: IndexValue<'a>,
     out: &mut Vec<IndexValue<'a>>,
-    seen: &mut HashSet<(ValueKind, Option<u64>, Option<&'a str>)>,
+    seen: &mut HashSet<ValueKey<'a>>,
 ) {
     const SCAN_UP_TO: usize = 16;
-    let key = |(kind, num, txt): &IndexValue<'a>| (*kind, num.map(f64::to_bits), *txt);
     let fresh = if seen.is_empty() && out.len() < SCAN_UP_TO {
-        let k = key(&value);
-        !out.iter().any(|v| key(v) == k)
+        let k = value_key(&value);
+        !out.iter().any(|v| value_key(v) == k)
     } else {
         if seen.is_empty() {
-            seen.extend(out.iter().map(key));
+            seen.extend(out.iter().map(value_key));
         }
-        seen.insert(key(&value))
+        seen.insert(value_key(&value))
     };
     if fresh {
         out.push(value);

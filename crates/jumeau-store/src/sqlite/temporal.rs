@@ -578,6 +578,13 @@ struct SeriesOwner<'a> {
     entity: &'a str,
 }
 
+/// Where the writer remembers a series: by entity row ([`ENTITY_SERIES`]) or by entity id
+/// ([`SERIES`]).
+enum RememberedBy {
+    Row(u64),
+    Id(SeriesKey),
+}
+
 /// The key of a series in [`ENTITY_SERIES`]: the entity's row (below 2^40) and the
 /// attribute's term (below 2^24), or `None` beyond (then the series is remembered by id).
 fn entity_series_key(row: i64, attr: i64) -> Option<u64> {
@@ -713,26 +720,24 @@ fn series_for(
     let attr = term_id(conn, attr)?;
     // An entity write's default instance is remembered by entity row, without a key to
     // build; other series (datasets, appended histories) by entity id.
-    let by_row = row
+    let key = match row
         .filter(|_| dataset.is_empty())
-        .and_then(|row| entity_series_key(row, attr));
-    let key: Option<SeriesKey> = match by_row {
-        Some(_) => None,
-        None => Some((
+        .and_then(|row| entity_series_key(row, attr))
+    {
+        Some(packed) => RememberedBy::Row(packed),
+        None => RememberedBy::Id((
             tenant,
             attr,
             format!("{entity}\0{dataset}").into_boxed_str(),
         )),
     };
-    let cached = match (by_row, &key) {
-        (Some(k), _) => remembered_entity_series(k),
-        (None, Some(key)) => SERIES.with(|s| s.borrow().get(key).cloned()),
-        (None, None) => None,
+    let cached = match &key {
+        RememberedBy::Row(packed) => remembered_entity_series(*packed),
+        RememberedBy::Id(key) => SERIES.with(|s| s.borrow().get(key).cloned()),
     };
-    let remember_it = |state: &SeriesState, key: Option<SeriesKey>| match (by_row, key) {
-        (Some(k), _) => remember_entity_series(k, state),
-        (None, Some(key)) => remember(key, state),
-        (None, None) => {}
+    let remember_it = |state: &SeriesState, key: RememberedBy| match key {
+        RememberedBy::Row(packed) => remember_entity_series(packed, state),
+        RememberedBy::Id(key) => remember(key, state),
     };
     let fits = |state: &SeriesState| {
         (*state.types == *types || types.is_empty()) && (state.unit.is_some() || unit.is_none())

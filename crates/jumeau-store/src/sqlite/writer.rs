@@ -30,7 +30,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{decode_entity, fmt_time, partial, sql_err};
-use crate::index::{attribute_values, ValueKind};
+use crate::index::{attribute_values, value_key, ValueKey};
 use crate::{StoreError, StoreResult, Version, WriteOp, Written};
 
 /// Size of the write-ahead log beyond which the writer makes it start over.
@@ -549,18 +549,10 @@ fn delete_entity(conn: &Connection, pk: i64, old: Option<&Entity>) -> StoreResul
     Ok(())
 }
 
-/// One value-index row of an attribute in a comparable form: kind, number bits, text.
-type RowKey<'a> = (ValueKind, Option<u64>, Option<&'a str>);
-
-/// The index rows of one attribute, in a comparable form.
-fn row_keys(instances: Option<&Vec<Attribute>>) -> Vec<RowKey<'_>> {
+/// The value-index rows of one attribute, in a comparable form.
+fn row_keys(instances: Option<&Vec<Attribute>>) -> Vec<ValueKey<'_>> {
     instances
-        .map(|list| {
-            attribute_values(list)
-                .into_iter()
-                .map(|(kind, num, txt)| (kind, num.map(f64::to_bits), txt))
-                .collect()
-        })
+        .map(|list| attribute_values(list).iter().map(value_key).collect())
         .unwrap_or_default()
 }
 
@@ -599,8 +591,8 @@ fn update_value_row(
     pk: i64,
     attr: i64,
     seq: i64,
-    old: &RowKey<'_>,
-    new: &RowKey<'_>,
+    old: &ValueKey<'_>,
+    new: &ValueKey<'_>,
 ) -> StoreResult<()> {
     let (vt, num, txt) = (new.0.code(), new.1.map(f64::from_bits), new.2);
     let changed = (old.0 != new.0, old.1 != new.1, old.2 != new.2);
