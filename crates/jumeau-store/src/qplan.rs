@@ -18,6 +18,9 @@ use jumeau_model::query::q::{date_start, CompOp, QExpr, QValue};
 
 use crate::index::{datetime_num, ValueKind};
 
+#[cfg(test)]
+pub(crate) mod cases;
+
 /// The engine-specific parts of a prefilter.
 pub trait Dialect {
     /// The SQL of a constant condition.
@@ -25,13 +28,35 @@ pub trait Dialect {
     /// Binds a number and returns its placeholder.
     fn bind_real(&mut self, value: f64) -> String;
     /// Opens the condition "some index row of attribute `attr` exists" (with `negate`: "no
-    /// row of it exists") for the current entity; the row conditions follow after ` AND `,
-    /// then [`render`] closes it with [`Dialect::close_rows`].
+    /// row of it exists") for the current entity; [`render`] then completes it with
+    /// [`Dialect::close_rows`].
     fn open_rows(&mut self, attr: &str, negate: bool) -> String;
-    /// Closes the condition [`Dialect::open_rows`] opened, after its row conditions: `)`
-    /// unless the engine adds a clause of its own there.
-    fn close_rows(&self) -> &'static str {
-        ")"
+    /// Completes the condition [`Dialect::open_rows`] opened (with the same `negate`), with
+    /// the condition on one of its rows when there is one: ` AND <cond>)` in SQL.
+    fn close_rows(&self, open: String, _negate: bool, cond: Option<String>) -> String {
+        match cond {
+            Some(cond) => format!("{open} AND {cond})"),
+            None => format!("{open})"),
+        }
+    }
+    /// What joins two conditions that must both hold.
+    fn and(&self) -> &'static str {
+        " AND "
+    }
+    /// What joins two conditions of which one must hold.
+    fn or(&self) -> &'static str {
+        " OR "
+    }
+    /// A row condition keeping every row of `kind` whose number `num` satisfies each
+    /// `num <op> value` of `bounds` (SQL operators; none: every row of that kind).
+    fn number(&mut self, kind: ValueKind, bounds: &[(&'static str, f64)]) -> String {
+        let mut sql = format!("(vt = '{}'", kind.code());
+        for (op, value) in bounds {
+            let v = self.bind_real(*value);
+            sql.push_str(&format!(" AND num {op} {v}"));
+        }
+        sql.push(')');
+        sql
     }
     /// A row condition keeping every row whose text `txt` satisfies `txt <op> value`.
     fn text(&mut self, op: CompOp, value: &str) -> String;
@@ -173,9 +198,9 @@ fn render_plan(p: &Plan<'_>, d: &mut dyn Dialect, out: &mut String) {
         Plan::Const(b) => out.push_str(d.constant(*b)),
         Plan::And(v) | Plan::Or(v) => {
             let sep = if matches!(p, Plan::And(_)) {
-                " AND "
+                d.and()
             } else {
-                " OR "
+                d.or()
             };
             out.push('(');
             for (i, t) in v.iter().enumerate() {
@@ -187,12 +212,13 @@ fn render_plan(p: &Plan<'_>, d: &mut dyn Dialect, out: &mut String) {
             out.push(')');
         }
         Plan::Has { attr, cond, negate } => {
-            out.push_str(&d.open_rows(attr, *negate));
-            if let Some(c) = cond {
-                out.push_str(" AND ");
-                render_cond(c, d, out);
-            }
-            out.push_str(d.close_rows());
+            let open = d.open_rows(attr, *negate);
+            let cond = cond.as_ref().map(|c| {
+                let mut sql = String::new();
+                render_cond(c, d, &mut sql);
+                sql
+            });
+            out.push_str(&d.close_rows(open, *negate, cond));
         }
     }
 }
@@ -200,14 +226,21 @@ fn render_plan(p: &Plan<'_>, d: &mut dyn Dialect, out: &mut String) {
 fn render_cond(c: &Cond<'_>, d: &mut dyn Dialect, out: &mut String) {
     match c {
         Cond::Scalar(op, v) => out.push_str(&scalar(*op, v, d)),
-        Cond::Range(lo, hi) => {
-            let lo = scalar(CompOp::Ge, lo, d);
-            let hi = scalar(CompOp::Le, hi, d);
-            out.push_str(&format!("({lo} AND {hi})"));
-        }
+        Cond::Range(lo, hi) => match (numeric(CompOp::Ge, lo), numeric(CompOp::Le, hi)) {
+            // Both bounds on the same number of one row.
+            (Some((kind, mut bounds)), Some((hi_kind, hi_bounds))) if kind == hi_kind => {
+                bounds.extend(hi_bounds);
+                out.push_str(&d.number(kind, &bounds));
+            }
+            _ => {
+                let lo = scalar(CompOp::Ge, lo, d);
+                let hi = scalar(CompOp::Le, hi, d);
+                out.push_str(&format!("({lo}{}{hi})", d.and()));
+            }
+        },
         Cond::List(items) => {
             let parts: Vec<String> = items.iter().map(|i| scalar(CompOp::Eq, i, d)).collect();
-            out.push_str(&format!("({})", parts.join(" OR ")));
+            out.push_str(&format!("({})", parts.join(d.or())));
         }
         Cond::Regex(p) => out.push_str(&d.regex(p)),
     }
@@ -226,59 +259,57 @@ pub fn sql_op(op: CompOp) -> &'static str {
 
 /// The row condition for `value <op> v` with a scalar `v`.
 fn scalar(op: CompOp, v: &QValue, d: &mut dyn Dialect) -> String {
-    let kind = |k: ValueKind| format!("vt = '{}'", k.code());
+    if let Some((kind, bounds)) = numeric(op, v) {
+        return d.number(kind, &bounds);
+    }
     match v {
-        QValue::Number(n) => {
-            let n = d.bind_real(*n);
-            format!("({} AND num {} {n})", kind(ValueKind::Number), sql_op(op))
-        }
         // Every string row (text, date-time, relationship) keeps its text in txt; other
         // rows have none, so no kind test is needed.
         QValue::Text(s) => d.text(op, s),
-        QValue::Bool(b) => {
-            let b = d.bind_real(if *b { 1.0 } else { 0.0 });
-            format!("({} AND num {} {b})", kind(ValueKind::Bool), sql_op(op))
-        }
-        QValue::DateTime(t) => {
-            format!("({} AND {})", kind(ValueKind::DateTime), datetime(op, t, d))
-        }
-        QValue::Date(day) => format!("({} AND {})", kind(ValueKind::DateTime), date(op, *day, d)),
-        QValue::Range(..) | QValue::List(_) | QValue::Pattern(_) => d.constant(true).into(),
+        _ => d.constant(true).into(),
     }
 }
 
-/// A condition on `num` for a date-time comparison. Indexed instants are rounded down to
-/// the millisecond (monotonic), so strict and equality comparisons are widened where the
+/// `value <op> v` as bounds on the number of the rows of one kind, when `v` is compared as
+/// a number (a number, a boolean, a date-time or a date).
+fn numeric(op: CompOp, v: &QValue) -> Option<(ValueKind, Vec<(&'static str, f64)>)> {
+    Some(match v {
+        QValue::Number(n) => (ValueKind::Number, vec![(sql_op(op), *n)]),
+        QValue::Bool(b) => (ValueKind::Bool, vec![(sql_op(op), f64::from(u8::from(*b)))]),
+        QValue::DateTime(t) => (ValueKind::DateTime, datetime(op, t)),
+        QValue::Date(day) => (ValueKind::DateTime, date(op, *day)),
+        _ => return None,
+    })
+}
+
+/// The bounds on `num` of a date-time comparison. Indexed instants are rounded down to the
+/// millisecond (monotonic), so strict and equality comparisons are widened where the
 /// rounding could otherwise lose a candidate.
-fn datetime(op: CompOp, t: &DateTime<Utc>, d: &mut dyn Dialect) -> String {
+fn datetime(op: CompOp, t: &DateTime<Utc>) -> Vec<(&'static str, f64)> {
     let whole_ms = t.timestamp_subsec_millis() * 1_000_000 == t.timestamp_subsec_nanos();
-    let n = d.bind_real(datetime_num(t));
-    let sql = match op {
+    let op = match op {
         CompOp::Gt | CompOp::Ge => ">=",
         CompOp::Lt if whole_ms => "<",
         CompOp::Lt | CompOp::Le => "<=",
         _ => "=",
     };
-    format!("num {sql} {n}")
+    vec![(op, datetime_num(t))]
 }
 
-/// A condition on `num` for a date comparison: the value's UTC day against `day`, that is
-/// its instant against midnight of `day` and of the next day (exact, both being whole
+/// The bounds on `num` of a date comparison: the value's UTC day against `day`, that is its
+/// instant against midnight of `day` and of the next day (exact, both being whole
 /// milliseconds).
-fn date(op: CompOp, day: NaiveDate, d: &mut dyn Dialect) -> String {
+fn date(op: CompOp, day: NaiveDate) -> Vec<(&'static str, f64)> {
     let start = datetime_num(&date_start(day));
     let next = day.succ_opt().map(|n| datetime_num(&date_start(n)));
     match (op, next) {
-        (CompOp::Gt, Some(next)) => format!("num >= {}", d.bind_real(next)),
-        (CompOp::Le, Some(next)) => format!("num < {}", d.bind_real(next)),
-        (CompOp::Eq, Some(next)) => {
-            let s = d.bind_real(start);
-            format!("num >= {s} AND num < {}", d.bind_real(next))
-        }
-        (CompOp::Lt, _) => format!("num < {}", d.bind_real(start)),
+        (CompOp::Gt, Some(next)) => vec![(">=", next)],
+        (CompOp::Le, Some(next)) => vec![("<", next)],
+        (CompOp::Eq, Some(next)) => vec![(">=", start), ("<", next)],
+        (CompOp::Lt, _) => vec![("<", start)],
         // On the last representable day every instant is on or before it.
-        (CompOp::Le, None) => d.constant(true).into(),
+        (CompOp::Le, None) => vec![],
         // Ge, and Gt / Eq on the last representable day (a superset).
-        _ => format!("num >= {}", d.bind_real(start)),
+        _ => vec![(">=", start)],
     }
 }

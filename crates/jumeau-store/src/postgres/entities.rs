@@ -20,6 +20,7 @@ use jumeau_geo::Geometry;
 use jumeau_model::{Attribute, AttributeValue, Entity, NgsiError};
 use tokio_postgres::types::ToSql;
 
+use super::summary::summary;
 use super::temporal::{before_pg_min, pg_min_rejection, HistoryWrite};
 use super::{pg_err, PgStore};
 use crate::apply::{apply, history_of};
@@ -55,9 +56,10 @@ const TENANT: &str = "INSERT INTO tenants (name, public, created_at) VALUES ($1,
 /// New rows, numbered in the order given; rows whose id is taken are skipped (and missing
 /// from the answer).
 const INSERT: &str = "WITH x AS (
-        SELECT * FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS x(id, doc, o)
+        SELECT * FROM unnest($2::text[], $3::text[], $14::text[]) WITH ORDINALITY AS x(id, doc, vals, o)
     ), e AS (
-        INSERT INTO entities (tenant_id, id, doc) SELECT $1, x.id, x.doc FROM x ORDER BY x.o
+        INSERT INTO entities (tenant_id, id, doc, vals)
+        SELECT $1, x.id, x.doc, x.vals::jsonb FROM x ORDER BY x.o
         ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id, seq
     ), t AS (
         INSERT INTO entity_types (tenant_id, type, eseq)
@@ -77,11 +79,12 @@ const INSERT: &str = "WITH x AS (
     )
     SELECT id FROM e";
 
-/// Rewritten rows: the documents, then only the index rows that changed (all the types of
-/// the entities in $4, the value rows of the (entity, attribute) pairs in $7/$8, all the
-/// geometries of the entities in $14).
+/// Rewritten rows: the documents and value summaries (kept where $18 has none), then only
+/// the index rows that changed (all the types of the entities in $4, the value rows of the
+/// (entity, attribute) pairs in $7/$8, all the geometries of the entities in $14).
 const UPDATE: &str = "WITH u AS (
-        UPDATE entities e SET doc = x.doc FROM unnest($2::bigint[], $3::text[]) AS x(seq, doc)
+        UPDATE entities e SET doc = x.doc, vals = COALESCE(x.vals::jsonb, e.vals)
+        FROM unnest($2::bigint[], $3::text[], $18::text[]) AS x(seq, doc, vals)
         WHERE e.tenant_id = $1 AND e.seq = x.seq
     ), dt AS (
         DELETE FROM entity_types WHERE tenant_id = $1 AND eseq = ANY($4::bigint[])
@@ -425,12 +428,14 @@ async fn insert(
     }
     let mut ids = Vec::with_capacity(fresh.len());
     let mut docs = Vec::with_capacity(fresh.len());
+    let mut summaries = Vec::with_capacity(fresh.len());
     let (mut type_ids, mut types): (Vec<&str>, Vec<&str>) = Default::default();
     let mut rows: Rows<String> = Rows::default();
     let mut geo: Geo<String> = Geo::default();
     for (_, e, doc) in fresh {
         ids.push(e.id.as_str());
         docs.push(doc.as_str());
+        summaries.push(summary(e));
         for t in &e.types {
             type_ids.push(&e.id);
             types.push(t);
@@ -446,7 +451,7 @@ async fn insert(
             &stmt,
             &[
                 &tenant, &ids, &docs, &type_ids, &types, &rows.key, &rows.attr, &rows.vt,
-                &rows.num, &rows.txt, &geo.key, &geo.attr, &geo.json,
+                &rows.num, &rows.txt, &geo.key, &geo.attr, &geo.json, &summaries,
             ],
         )
         .await?
@@ -474,6 +479,7 @@ async fn update(
     }
     let mut seqs = Vec::with_capacity(rewritten.len());
     let mut docs = Vec::with_capacity(rewritten.len());
+    let mut summaries: Vec<Option<String>> = Vec::with_capacity(rewritten.len());
     let mut retyped: Vec<i64> = Vec::new();
     let (mut type_seqs, mut types): (Vec<i64>, Vec<&str>) = Default::default();
     let (mut changed_seqs, mut changed): (Vec<i64>, Vec<&str>) = Default::default();
@@ -491,9 +497,11 @@ async fn update(
             }
         }
         let names: BTreeSet<&String> = new.attrs.keys().chain(old.attrs.keys()).collect();
+        let mut values_changed = false;
         for name in names {
             let after = rows_of(name, new.attrs.get(name));
             if rows_of(name, old.attrs.get(name)) != after {
+                values_changed = true;
                 changed_seqs.push(*seq);
                 changed.push(name);
                 for r in after {
@@ -501,6 +509,7 @@ async fn update(
                 }
             }
         }
+        summaries.push(values_changed.then(|| summary(new)));
         let new_geo = geometries(new);
         if geometries(old) != new_geo {
             regeo.push(*seq);
@@ -528,6 +537,7 @@ async fn update(
             &geo.key,
             &geo.attr,
             &geo.json,
+            &summaries,
         ],
     )
     .await?;

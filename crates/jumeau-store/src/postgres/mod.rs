@@ -26,6 +26,7 @@ mod entities;
 mod ingest;
 mod query;
 mod subscriptions;
+mod summary;
 mod temporal;
 
 use crate::{
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("ingest.sql"),
     include_str!("values.sql"),
     include_str!("values_entity.sql"),
+    include_str!("summary.sql"),
 ];
 /// The schema version this build writes; a database with a newer one is refused.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -12,19 +12,20 @@
 //! so that PostgreSQL plans for the few rows a page needs rather than for the whole answer,
 //! all chunks in one read-only snapshot. Without ids or a geo-query, the statement is a
 //! walk: the entities are walked in creation order (from the type index when the query
-//! names one type), and each is tested on its index rows by one subquery reading all the
-//! rows of the entity from `attr_values (eseq, tenant_id, attr)` at once, every condition
-//! an aggregate over them (`bool_or`), so that a page of a broad query stops after the
-//! first few hundred entities, whatever the statistics say (left to itself, the planner
-//! joins every row the value index selects, then sorts them), and reads the documents of
-//! the entities that pass only. A walk's plan does not depend on the values of the query,
-//! so its statement is prepared once per connection and reused by every request of the
-//! same shape. A geo-query with a box (every georel but `disjoint` and `near` without a
-//! maximum) and no ids starts from the entities the GiST index finds in the box, read once
-//! into a materialised set, so that its plan does not depend on statistics either and its
-//! statement too is prepared once per connection. With ids, which the primary key narrows,
-//! and for a total count, which reads every candidate anyway, each condition is an
-//! `EXISTS` and the planner chooses the join order.
+//! names one type), and each is tested with one SQL/JSON path expression on the summary of
+//! its values kept in its row (`jsonb_path_exists(e.vals, …)`, see [`super::summary`]), so
+//! that a page of a broad query stops after the first few hundred entities, whatever the
+//! statistics say (left to itself, the planner joins every row the value index selects,
+//! then sorts them). The path and its values are parameters, so a walk's statement does
+//! not depend on `q` at all: it is prepared once per connection and reused by every
+//! request of the same shape. A geo-query with a box (every georel but `disjoint` and
+//! `near` without a maximum) and no ids starts from the entities the GiST index finds in
+//! the box, read once into a materialised set, so that its plan does not depend on
+//! statistics either and its statement too is prepared once per connection; its
+//! candidates, and those named by ids, are tested on their summary too. A total count,
+//! which reads every candidate anyway, writes each condition as an `EXISTS` on the value
+//! index (`attr_values`) and lets the planner choose the join order, so that a selective
+//! condition can lead.
 //!
 //! A page that one chunk can fill is first read by its statement alone, outside any
 //! transaction (one round trip); only when that chunk ends neither the candidates nor the
@@ -39,6 +40,7 @@ use jumeau_model::query::EntityQuery;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::entities::{decode, text_key};
+use super::summary::{path_test, PathTest};
 use super::{pg_err, PgStore};
 use crate::qplan::Dialect;
 use crate::{Page, StoreError, StoreResult};
@@ -61,14 +63,15 @@ const WALK_LIMIT: &str = "LIMIT 1000";
 /// a walk depends on the shape of the query, so the cache must not grow without bound.
 const STATEMENT_CACHE_MAX: usize = 256;
 
-/// How the conditions on the value index are written.
+/// How the conditions on the indexed values are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rows {
-    /// One `EXISTS` per condition, for the planner to join as it sees fit.
+    /// One `EXISTS` per condition on the value index, for the planner to join as it sees
+    /// fit: a total count reads every candidate, and a selective condition can lead.
     Exists,
-    /// One aggregate per condition over all the index rows of the entity, read together by
-    /// one subquery per entity (see [`value_test`]).
-    Aggregate,
+    /// One path expression on the summary of the values in the entity's row (see
+    /// [`super::summary`]), where the candidates are tested one by one.
+    Path,
 }
 
 /// The parameters of one statement, with their types; the tenant is always `$1`.
@@ -80,9 +83,6 @@ struct Params {
     /// candidate: after a geo-query's GiST selection, the candidates are few, and a plan
     /// made without statistics joined the whole type instead (120 ms a page).
     fenced: bool,
-    /// Whether a condition on the index rows was written (in [`Rows::Aggregate`], the
-    /// aggregates then need their subquery).
-    aggregated: bool,
 }
 
 impl Params {
@@ -92,7 +92,6 @@ impl Params {
             types: Vec::new(),
             rows,
             fenced: false,
-            aggregated: false,
         };
         p.text(tenant.to_string());
         p
@@ -116,13 +115,20 @@ impl Params {
         self.bind(Box::new(v), Type::FLOAT8)
     }
 
-    /// What ends a condition on the index rows opened by [`Dialect::open_rows`].
+    /// What ends an `EXISTS` on the index rows.
     fn close(&self) -> &'static str {
-        match self.rows {
-            Rows::Exists if self.fenced => " OFFSET 0)",
-            Rows::Exists => ")",
-            Rows::Aggregate => "), false)",
+        if self.fenced {
+            " OFFSET 0)"
+        } else {
+            ")"
         }
+    }
+
+    /// The condition that the summary of the entity `e` passes `test`.
+    fn path(&mut self, test: PathTest) -> String {
+        let path = self.bind(Box::new(test.path), Type::JSONPATH);
+        let vars = self.bind(Box::new(test.vars), Type::JSONB);
+        format!(" AND jsonb_path_exists(e.vals, {path}, {vars})")
     }
 
     /// The parameters, followed by `extra`.
@@ -151,28 +157,21 @@ impl Dialect for Params {
     fn open_rows(&mut self, attr: &str, negate: bool) -> String {
         let attr = self.text(attr.to_string());
         let not = if negate { "NOT " } else { "" };
-        self.aggregated = true;
-        match self.rows {
-            Rows::Exists => format!(
-                "{not}EXISTS (SELECT 1 FROM attr_values a WHERE a.tenant_id = $1 AND a.eseq = e.seq AND a.attr = {attr}"
-            ),
-            Rows::Aggregate => format!("{not}COALESCE(bool_or(a.attr = {attr}"),
+        format!(
+            "{not}EXISTS (SELECT 1 FROM attr_values a WHERE a.tenant_id = $1 AND a.eseq = e.seq AND a.attr = {attr}"
+        )
+    }
+
+    fn close_rows(&self, open: String, _negate: bool, cond: Option<String>) -> String {
+        match cond {
+            Some(cond) => format!("{open} AND {cond}{}", self.close()),
+            None => format!("{open}{}", self.close()),
         }
     }
 
-    fn close_rows(&self) -> &'static str {
-        self.close()
-    }
-
     fn text(&mut self, op: CompOp, value: &str) -> String {
-        // Rows hold the key of their text (see `text_key`): compare keys, widening strict
-        // comparisons, which keeps every candidate.
-        let v = Params::text(self, text_key(value).to_string());
-        let op = match op {
-            CompOp::Gt | CompOp::Ge => ">=",
-            CompOp::Lt | CompOp::Le => "<=",
-            _ => "=",
-        };
+        let (op, key) = text_bound(op, value);
+        let v = Params::text(self, key.to_string());
         format!("txt {op} {v}")
     }
 
@@ -181,6 +180,18 @@ impl Dialect for Params {
         // and let the exact test decide.
         "txt IS NOT NULL".into()
     }
+}
+
+/// The comparison of indexed texts that keeps every candidate of `text <op> value`: rows
+/// hold the key of their text (see `text_key`), so keys are compared, strict comparisons
+/// widened.
+pub(super) fn text_bound(op: CompOp, value: &str) -> (&'static str, &str) {
+    let op = match op {
+        CompOp::Gt | CompOp::Ge => ">=",
+        CompOp::Lt | CompOp::Le => "<=",
+        _ => "=",
+    };
+    (op, text_key(value))
 }
 
 /// How the candidates of a query are read.
@@ -210,14 +221,18 @@ impl Shape {
 /// The candidate-selection SQL of a query and its parameters.
 fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Params) {
     let walk = shape == Shape::Chunks { walk: true };
-    let mut p = Params::new(tenant, if walk { Rows::Aggregate } else { Rows::Exists });
+    let rows = if shape == Shape::All {
+        Rows::Exists
+    } else {
+        Rows::Path
+    };
+    let mut p = Params::new(tenant, rows);
     let types: Vec<String> = query
         .types
         .as_ref()
         .map(|t| t.mentioned().into_iter().map(str::to_string).collect())
         .unwrap_or_default();
-    // Walking one type: its index gives the entities in creation order, and only the
-    // documents of those that pass the tests are read.
+    // Walking one type: its index gives the entities in creation order.
     let by_type = walk && types.len() == 1;
     // A geo-query with a box and no ids: the GiST index gives the candidates first (see
     // [`geo_first_sql`]).
@@ -231,7 +246,10 @@ fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Pa
     } else if by_type {
         let t = p.text(types[0].clone());
         (
-            format!("SELECT t.eseq FROM entity_types t WHERE t.tenant_id = $1 AND t.type = {t}"),
+            format!(
+                "SELECT e.seq, e.doc FROM entity_types t JOIN entities e \
+                 ON e.tenant_id = $1 AND e.seq = t.eseq WHERE t.tenant_id = $1 AND t.type = {t}"
+            ),
             "t.eseq",
         )
     } else {
@@ -252,31 +270,27 @@ fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Pa
         let ids = p.texts(query.ids.clone());
         sql.push_str(&format!(" AND e.id = ANY({ids})"));
     }
-    // Aggregates over the index rows of the entity, in a walk.
-    let mut tests: Vec<String> = Vec::new();
-    if !query.attrs.is_empty() {
-        let attrs = p.texts(query.attrs.clone());
-        match p.rows {
-            Rows::Exists => sql.push_str(&format!(
-                " AND EXISTS (SELECT 1 FROM attr_values a WHERE a.tenant_id = $1 \
-                 AND a.eseq = e.seq AND a.attr = ANY({attrs}){}",
-                p.close()
-            )),
-            Rows::Aggregate => {
-                tests.push(format!("COALESCE(bool_or(a.attr = ANY({attrs})), false)"))
+    match p.rows {
+        Rows::Path => {
+            if let Some(test) = path_test(&query.attrs, query.q.as_ref()) {
+                let test = p.path(test);
+                sql.push_str(&test);
             }
         }
-    }
-    if let Some(q) = &query.q {
-        let pre = crate::qplan::render(q, &mut p);
-        if p.rows == Rows::Aggregate && p.aggregated {
-            tests.push(pre);
-        } else {
-            sql.push_str(&format!(" AND ({pre})"));
+        Rows::Exists => {
+            if !query.attrs.is_empty() {
+                let attrs = p.texts(query.attrs.clone());
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM attr_values a WHERE a.tenant_id = $1 \
+                     AND a.eseq = e.seq AND a.attr = ANY({attrs}){}",
+                    p.close()
+                ));
+            }
+            if let Some(q) = &query.q {
+                let pre = crate::qplan::render(q, &mut p);
+                sql.push_str(&format!(" AND ({pre})"));
+            }
         }
-    }
-    if !tests.is_empty() {
-        sql.push_str(&value_test(&tests, seq));
     }
     if let (Some(geo), None) = (&query.geo, geo_first) {
         sql.push_str(&format!(
@@ -302,12 +316,6 @@ fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Pa
             ));
         }
     }
-    if by_type {
-        sql = format!(
-            "SELECT e.seq, e.doc FROM ({sql}) w JOIN entities e \
-             ON e.tenant_id = $1 AND e.seq = w.eseq ORDER BY w.eseq"
-        );
-    }
     (sql, p)
 }
 
@@ -325,16 +333,6 @@ fn single_chunk_sql(sql: &str, shape: Shape, params: &Params) -> Option<String> 
             Some(sql.replacen(WALK_LIMIT, &format!("LIMIT ${limit}::bigint"), 1))
         }
     }
-}
-
-/// The condition that the index rows of the entity numbered `seq` pass every test (each an
-/// expression of aggregates over them): one subquery reads all the rows of the entity at
-/// once, where one `EXISTS` per test would look them up again for each.
-fn value_test(tests: &[String], seq: &str) -> String {
-    format!(
-        " AND (SELECT {} FROM attr_values a WHERE a.tenant_id = $1 AND a.eseq = {seq})",
-        tests.join(" AND ")
-    )
 }
 
 /// The start of a geo-query's statement when it has a box: the entities whose geometries
