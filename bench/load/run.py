@@ -88,9 +88,10 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated scripts to run (e.g. upsert,get)")
     ap.add_argument("--store", default=None, help="run on PostgreSQL: the URL of an empty database")
     ap.add_argument("--settle", action="store_true",
-                    help="on PostgreSQL, VACUUM ANALYZE after the load (what autovacuum does some "
-                         "minutes later), so that the runs measure a settled database, not one "
-                         "that autovacuum is still going through")
+                    help="on PostgreSQL, VACUUM ANALYZE after the load and again after the "
+                         "updates (what autovacuum does some minutes later), so that the reads "
+                         "measure a settled database, not one that autovacuum is still going "
+                         "through beside them")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
@@ -104,11 +105,15 @@ def main():
                  [entity(i, rng) for i in range(first, min(first + 1000, args.entities))])
         load_s = time.time() - t0
         rss_loaded = rss_kib(proc.pid)
-        settled = ""
-        if args.settle and args.store:
-            t1 = time.time()
-            subprocess.run(["psql", args.store, "-q", "-c", "VACUUM ANALYZE"], check=True)
-            settled = f"; VACUUM ANALYZE after the load took {time.time() - t1:.1f} s"
+        settles = []
+
+        def settle(after):
+            if args.settle and args.store:
+                t1 = time.time()
+                subprocess.run(["psql", args.store, "-q", "-c", "VACUUM ANALYZE"], check=True)
+                settles.append(f"VACUUM ANALYZE after the {after} took {time.time() - t1:.1f} s")
+
+        settle("load")
         rows = [("load (upsert 1,000 per request, new entities)", f"{args.entities / load_s:,.0f} entities/s", "", "")]
         # Throughput runs saturate the server with many connections; latency runs use as
         # many connections as cores, so that p95 measures the work, not the queue.
@@ -123,6 +128,9 @@ def main():
         ]:
             if args.only and script.removesuffix(".lua") not in args.only.split(","):
                 continue
+            if script != "upsert.lua" and any(n.startswith("batch upsert") for n, *_ in rows) \
+                    and not any("updates" in s for s in settles):
+                settle("updates")
             r = wrk(addr, script, args.duration, conns, args.entities)
             rate = float(r["rps"]) * unit
             label = "entity updates/s" if unit > 1 else "requests/s"
@@ -130,7 +138,7 @@ def main():
                          f"{r['errors']} / {r['non2xx']}"))
         rss_end = rss_kib(proc.pid)
         hwm = peak_kib(proc.pid)
-        print(f"entities: {args.entities:,}; wrk -t2 -c{args.connections} (or -c2) -d{args.duration}s on this machine ({os.cpu_count()} cores){settled}\n")
+        print(f"entities: {args.entities:,}; wrk -t2 -c{args.connections} (or -c2) -d{args.duration}s on this machine ({os.cpu_count()} cores){''.join('; ' + s for s in settles)}\n")
         print("| scenario | throughput | latency p50 / p95 / p99 (ms) | errors / non-2xx |")
         print("|---|---|---|---|")
         for r in rows:

@@ -33,7 +33,7 @@ pub trait Dialect {
     fn open_rows(&mut self, attr: &str, negate: bool) -> String;
     /// Completes the condition [`Dialect::open_rows`] opened (with the same `negate`), with
     /// the condition on one of its rows when there is one: ` AND <cond>)` in SQL.
-    fn close_rows(&self, open: String, _negate: bool, cond: Option<String>) -> String {
+    fn close_rows(&mut self, open: String, _negate: bool, cond: Option<String>) -> String {
         match cond {
             Some(cond) => format!("{open} AND {cond})"),
             None => format!("{open})"),

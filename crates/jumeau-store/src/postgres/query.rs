@@ -12,13 +12,12 @@
 //! so that PostgreSQL plans for the few rows a page needs rather than for the whole answer,
 //! all chunks in one read-only snapshot. Without ids or a geo-query, the statement is a
 //! walk: the entities are walked in creation order (from the type index when the query
-//! names one type), and each is tested with one SQL/JSON path expression on the summary of
-//! its values kept in its row (`jsonb_path_exists(e.vals, …)`, see [`super::summary`]), so
-//! that a page of a broad query stops after the first few hundred entities, whatever the
-//! statistics say (left to itself, the planner joins every row the value index selects,
-//! then sorts them). The path and its values are parameters, so a walk's statement does
-//! not depend on `q` at all: it is prepared once per connection and reused by every
-//! request of the same shape. A geo-query with a box (every georel but `disjoint` and
+//! names one type), and each is tested with jsonb operators on the summary of its values
+//! kept in its row (`e.vals`, see [`super::summary`]), so that a page of a broad query stops
+//! after the first few hundred entities, whatever the statistics say (left to itself, the
+//! planner joins every row the value index selects, then sorts them). A walk's plan does
+//! not depend on the values of the query, so its statement is prepared once per
+//! connection and reused by every request of the same shape. A geo-query with a box (every georel but `disjoint` and
 //! `near` without a maximum) and no ids starts from the entities the GiST index finds in
 //! the box, read once into a materialised set, so that its plan does not depend on
 //! statistics either and its statement too is prepared once per connection; its
@@ -40,7 +39,7 @@ use jumeau_model::query::EntityQuery;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::entities::{decode, text_key};
-use super::summary::{path_test, PathTest};
+use super::summary::{summary_test, Binder};
 use super::{pg_err, PgStore};
 use crate::qplan::Dialect;
 use crate::{Page, StoreError, StoreResult};
@@ -69,9 +68,9 @@ enum Rows {
     /// One `EXISTS` per condition on the value index, for the planner to join as it sees
     /// fit: a total count reads every candidate, and a selective condition can lead.
     Exists,
-    /// One path expression on the summary of the values in the entity's row (see
+    /// Conditions on the summary of the values in the entity's row (see
     /// [`super::summary`]), where the candidates are tested one by one.
-    Path,
+    Summary,
 }
 
 /// The parameters of one statement, with their types; the tenant is always `$1`.
@@ -124,13 +123,6 @@ impl Params {
         }
     }
 
-    /// The condition that the summary of the entity `e` passes `test`.
-    fn path(&mut self, test: PathTest) -> String {
-        let path = self.bind(Box::new(test.path), Type::JSONPATH);
-        let vars = self.bind(Box::new(test.vars), Type::JSONB);
-        format!(" AND jsonb_path_exists(e.vals, {path}, {vars})")
-    }
-
     /// The parameters, followed by `extra`.
     fn refs<'a>(&'a self, extra: &[&'a (dyn ToSql + Sync)]) -> Vec<&'a (dyn ToSql + Sync)> {
         self.values
@@ -138,6 +130,12 @@ impl Params {
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
             .chain(extra.iter().copied())
             .collect()
+    }
+}
+
+impl Binder for Params {
+    fn bind(&mut self, value: Box<dyn ToSql + Sync + Send>, ty: Type) -> String {
+        Params::bind(self, value, ty)
     }
 }
 
@@ -162,7 +160,7 @@ impl Dialect for Params {
         )
     }
 
-    fn close_rows(&self, open: String, _negate: bool, cond: Option<String>) -> String {
+    fn close_rows(&mut self, open: String, _negate: bool, cond: Option<String>) -> String {
         match cond {
             Some(cond) => format!("{open} AND {cond}{}", self.close()),
             None => format!("{open}{}", self.close()),
@@ -224,7 +222,7 @@ fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Pa
     let rows = if shape == Shape::All {
         Rows::Exists
     } else {
-        Rows::Path
+        Rows::Summary
     };
     let mut p = Params::new(tenant, rows);
     let types: Vec<String> = query
@@ -271,10 +269,9 @@ fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Pa
         sql.push_str(&format!(" AND e.id = ANY({ids})"));
     }
     match p.rows {
-        Rows::Path => {
-            if let Some(test) = path_test(&query.attrs, query.q.as_ref()) {
-                let test = p.path(test);
-                sql.push_str(&test);
+        Rows::Summary => {
+            if let Some(test) = summary_test(&mut p, &query.attrs, query.q.as_ref()) {
+                sql.push_str(&format!(" AND {test}"));
             }
         }
         Rows::Exists => {
