@@ -7,11 +7,11 @@
 //! "retry". [`crate::apply`] then decides each operation, in order, on the entities as the
 //! previous operations of the call left them: a refusal changes nothing, so no savepoint is
 //! needed. What the call changed is then written with one multi-row statement per kind of
-//! change (rows deleted, rows rewritten with only their changed index rows, rows
-//! inserted in the order of their creation), and the history of every changed attribute
+//! change (rows deleted, rows rewritten with their value summary and only their changed
+//! type and geometry rows, rows inserted in the order of their creation), and the history of every changed attribute
 //! with one statement per history table ([`super::temporal::record_many`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -24,7 +24,6 @@ use super::summary::summary;
 use super::temporal::{before_pg_min, pg_min_rejection, HistoryWrite};
 use super::{pg_err, PgStore};
 use crate::apply::{apply, history_of};
-use crate::index::{attribute_rows, IndexRow};
 use crate::{StoreError, StoreResult, WriteOp, Written};
 
 /// Characters of a text value kept in the value index (see `schema.sql`).
@@ -56,88 +55,49 @@ const TENANT: &str = "INSERT INTO tenants (name, public, created_at) VALUES ($1,
 /// New rows, numbered in the order given; rows whose id is taken are skipped (and missing
 /// from the answer).
 const INSERT: &str = "WITH x AS (
-        SELECT * FROM unnest($2::text[], $3::text[], $14::text[]) WITH ORDINALITY AS x(id, doc, vals, o)
+        SELECT * FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS x(id, doc, vals, o)
     ), e AS (
         INSERT INTO entities (tenant_id, id, doc, vals)
         SELECT $1, x.id, x.doc, x.vals::jsonb FROM x ORDER BY x.o
         ON CONFLICT (tenant_id, id) DO NOTHING RETURNING id, seq
     ), t AS (
         INSERT INTO entity_types (tenant_id, type, eseq)
-        SELECT $1, y.t, e.seq FROM unnest($4::text[], $5::text[]) AS y(id, t)
-        JOIN e ON e.id = y.id COLLATE \"C\"
-    ), a AS (
-        INSERT INTO attr_values (tenant_id, eseq, attr, vt, num, txt)
-        SELECT $1, e.seq, y.attr, y.vt, y.num, y.txt
-        FROM unnest($6::text[], $7::text[], $8::text[], $9::float8[], $10::text[])
-            AS y(id, attr, vt, num, txt)
+        SELECT $1, y.t, e.seq FROM unnest($5::text[], $6::text[]) AS y(id, t)
         JOIN e ON e.id = y.id COLLATE \"C\"
     ), g AS (
         INSERT INTO geo_values (tenant_id, eseq, attr, geom)
         SELECT $1, e.seq, y.attr, ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(y.g), 4326))
-        FROM unnest($11::text[], $12::text[], $13::text[]) AS y(id, attr, g)
+        FROM unnest($7::text[], $8::text[], $9::text[]) AS y(id, attr, g)
         JOIN e ON e.id = y.id COLLATE \"C\"
     )
     SELECT id FROM e";
 
-/// Rewritten rows: the documents and value summaries (kept where $18 has none), then only
-/// the index rows that changed (all the types of the entities in $4, the value rows of the
-/// (entity, attribute) pairs in $7/$8, all the geometries of the entities in $14).
+/// Rewritten rows: the documents and value summaries, then only the index rows that
+/// changed (all the types of the entities in $5, all the geometries of the entities in $8).
 const UPDATE: &str = "WITH u AS (
-        UPDATE entities e SET doc = x.doc, vals = COALESCE(x.vals::jsonb, e.vals)
-        FROM unnest($2::bigint[], $3::text[], $18::text[]) AS x(seq, doc, vals)
+        UPDATE entities e SET doc = x.doc, vals = x.vals::jsonb
+        FROM unnest($2::bigint[], $3::text[], $4::text[]) AS x(seq, doc, vals)
         WHERE e.tenant_id = $1 AND e.seq = x.seq
     ), dt AS (
-        DELETE FROM entity_types WHERE tenant_id = $1 AND eseq = ANY($4::bigint[])
+        DELETE FROM entity_types WHERE tenant_id = $1 AND eseq = ANY($5::bigint[])
     ), t AS (
         INSERT INTO entity_types (tenant_id, type, eseq)
-        SELECT $1, y.t, y.s FROM unnest($5::bigint[], $6::text[]) AS y(s, t)
-    ), da AS (
-        DELETE FROM attr_values a USING unnest($7::bigint[], $8::text[]) AS y(s, attr)
-        WHERE a.tenant_id = $1 AND a.eseq = y.s AND a.attr = y.attr COLLATE \"C\"
-    ), a AS (
-        INSERT INTO attr_values (tenant_id, eseq, attr, vt, num, txt)
-        SELECT $1, y.s, y.attr, y.vt, y.num, y.txt
-        FROM unnest($9::bigint[], $10::text[], $11::text[], $12::float8[], $13::text[])
-            AS y(s, attr, vt, num, txt)
+        SELECT $1, y.t, y.s FROM unnest($6::bigint[], $7::text[]) AS y(s, t)
     ), dg AS (
-        DELETE FROM geo_values WHERE tenant_id = $1 AND eseq = ANY($14::bigint[])
+        DELETE FROM geo_values WHERE tenant_id = $1 AND eseq = ANY($8::bigint[])
     ), g AS (
         INSERT INTO geo_values (tenant_id, eseq, attr, geom)
         SELECT $1, y.s, y.attr, ST_Force2D(ST_SetSRID(ST_GeomFromGeoJSON(y.g), 4326))
-        FROM unnest($15::bigint[], $16::text[], $17::text[]) AS y(s, attr, g)
+        FROM unnest($9::bigint[], $10::text[], $11::text[]) AS y(s, attr, g)
     )
     SELECT 1";
 
 const DELETE: &str = "WITH t AS (
         DELETE FROM entity_types WHERE tenant_id = $1 AND eseq = ANY($2::bigint[])
-    ), a AS (
-        DELETE FROM attr_values WHERE tenant_id = $1 AND eseq = ANY($2::bigint[])
     ), g AS (
         DELETE FROM geo_values WHERE tenant_id = $1 AND eseq = ANY($2::bigint[])
     )
     DELETE FROM entities WHERE tenant_id = $1 AND seq = ANY($2::bigint[])";
-
-/// Index rows as the column arrays the statements unnest, each with its entity (an id for
-/// new rows, a sequence number for rewritten ones).
-#[derive(Default)]
-struct Rows<K> {
-    key: Vec<K>,
-    attr: Vec<String>,
-    vt: Vec<&'static str>,
-    num: Vec<Option<f64>>,
-    txt: Vec<Option<String>>,
-}
-
-impl<K: Clone> Rows<K> {
-    fn push(&mut self, key: &K, r: IndexRow) {
-        self.key.push(key.clone());
-        self.attr.push(r.attr);
-        self.vt.push(r.kind.code());
-        self.num.push(r.num);
-        self.txt
-            .push(r.txt.as_deref().map(|t| text_key(t).to_string()));
-    }
-}
 
 /// The GeoProperty values of an entity: (attribute, geometry).
 fn geometries(e: &Entity) -> Vec<(&str, &Geometry)> {
@@ -430,7 +390,6 @@ async fn insert(
     let mut docs = Vec::with_capacity(fresh.len());
     let mut summaries = Vec::with_capacity(fresh.len());
     let (mut type_ids, mut types): (Vec<&str>, Vec<&str>) = Default::default();
-    let mut rows: Rows<String> = Rows::default();
     let mut geo: Geo<String> = Geo::default();
     for (_, e, doc) in fresh {
         ids.push(e.id.as_str());
@@ -440,9 +399,6 @@ async fn insert(
             type_ids.push(&e.id);
             types.push(t);
         }
-        for r in crate::index::index_rows(e) {
-            rows.push(&e.id, r);
-        }
         geo.push(&e.id, &geometries(e));
     }
     let stmt = tx.prepare_cached(INSERT).await?;
@@ -450,8 +406,7 @@ async fn insert(
         .query(
             &stmt,
             &[
-                &tenant, &ids, &docs, &type_ids, &types, &rows.key, &rows.attr, &rows.vt,
-                &rows.num, &rows.txt, &geo.key, &geo.attr, &geo.json, &summaries,
+                &tenant, &ids, &docs, &summaries, &type_ids, &types, &geo.key, &geo.attr, &geo.json,
             ],
         )
         .await?
@@ -459,16 +414,8 @@ async fn insert(
     Ok(n)
 }
 
-/// The index rows of one attribute.
-fn rows_of(name: &str, instances: Option<&Vec<Attribute>>) -> Vec<IndexRow> {
-    let mut out = Vec::new();
-    if let Some(list) = instances {
-        attribute_rows(name, list, &mut out);
-    }
-    out
-}
-
-/// Rewrites entities, touching only the index rows whose values changed.
+/// Rewrites entities with their value summaries, touching only the type and geometry rows
+/// that changed.
 async fn update(
     tx: &Transaction<'_>,
     tenant: &str,
@@ -479,16 +426,15 @@ async fn update(
     }
     let mut seqs = Vec::with_capacity(rewritten.len());
     let mut docs = Vec::with_capacity(rewritten.len());
-    let mut summaries: Vec<Option<String>> = Vec::with_capacity(rewritten.len());
+    let mut summaries = Vec::with_capacity(rewritten.len());
     let mut retyped: Vec<i64> = Vec::new();
     let (mut type_seqs, mut types): (Vec<i64>, Vec<&str>) = Default::default();
-    let (mut changed_seqs, mut changed): (Vec<i64>, Vec<&str>) = Default::default();
-    let mut rows: Rows<i64> = Rows::default();
     let mut regeo: Vec<i64> = Vec::new();
     let mut geo: Geo<i64> = Geo::default();
     for (seq, old, new, doc) in rewritten {
         seqs.push(*seq);
         docs.push(doc.as_str());
+        summaries.push(summary(new));
         if old.types != new.types {
             retyped.push(*seq);
             for t in &new.types {
@@ -496,20 +442,6 @@ async fn update(
                 types.push(t);
             }
         }
-        let names: BTreeSet<&String> = new.attrs.keys().chain(old.attrs.keys()).collect();
-        let mut values_changed = false;
-        for name in names {
-            let after = rows_of(name, new.attrs.get(name));
-            if rows_of(name, old.attrs.get(name)) != after {
-                values_changed = true;
-                changed_seqs.push(*seq);
-                changed.push(name);
-                for r in after {
-                    rows.push(seq, r);
-                }
-            }
-        }
-        summaries.push(values_changed.then(|| summary(new)));
         let new_geo = geometries(new);
         if geometries(old) != new_geo {
             regeo.push(*seq);
@@ -520,24 +452,8 @@ async fn update(
     tx.execute(
         &stmt,
         &[
-            &tenant,
-            &seqs,
-            &docs,
-            &retyped,
-            &type_seqs,
-            &types,
-            &changed_seqs,
-            &changed,
-            &rows.key,
-            &rows.attr,
-            &rows.vt,
-            &rows.num,
-            &rows.txt,
-            &regeo,
-            &geo.key,
-            &geo.attr,
-            &geo.json,
-            &summaries,
+            &tenant, &seqs, &docs, &summaries, &retyped, &type_seqs, &types, &regeo, &geo.key,
+            &geo.attr, &geo.json,
         ],
     )
     .await?;

@@ -362,8 +362,9 @@ impl Store for PgStore {
         self.summary(
             tenant,
             "SELECT type, count(*) FROM entity_types WHERE tenant_id = $1 GROUP BY type ORDER BY type",
-            "SELECT DISTINCT t.type, a.attr FROM entity_types t \
-             JOIN attr_values a ON a.tenant_id = t.tenant_id AND a.eseq = t.eseq \
+            "SELECT DISTINCT t.type, k.attr COLLATE \"C\" FROM entity_types t \
+             JOIN entities e ON e.tenant_id = t.tenant_id AND e.seq = t.eseq \
+             CROSS JOIN LATERAL jsonb_object_keys(e.vals) AS k(attr) \
              WHERE t.tenant_id = $1 ORDER BY 1, 2",
             |type_iri, count| TypeInfo {
                 type_iri,
@@ -378,11 +379,13 @@ impl Store for PgStore {
     async fn attributes(&self, tenant: &str) -> StoreResult<Vec<AttrInfo>> {
         self.summary(
             tenant,
-            "SELECT attr, count(DISTINCT eseq) FROM attr_values WHERE tenant_id = $1 \
-             GROUP BY attr ORDER BY attr",
-            "SELECT DISTINCT a.attr, t.type FROM attr_values a \
-             JOIN entity_types t ON t.tenant_id = a.tenant_id AND t.eseq = a.eseq \
-             WHERE a.tenant_id = $1 ORDER BY 1, 2",
+            "SELECT k.attr COLLATE \"C\", count(*) FROM entities e \
+             CROSS JOIN LATERAL jsonb_object_keys(e.vals) AS k(attr) \
+             WHERE e.tenant_id = $1 GROUP BY 1 ORDER BY 1",
+            "SELECT DISTINCT k.attr COLLATE \"C\", t.type FROM entities e \
+             CROSS JOIN LATERAL jsonb_object_keys(e.vals) AS k(attr) \
+             JOIN entity_types t ON t.tenant_id = e.tenant_id AND t.eseq = e.seq \
+             WHERE e.tenant_id = $1 ORDER BY 1, 2",
             |attr, count| AttrInfo {
                 attr,
                 count,

@@ -21,10 +21,8 @@
 //! `near` without a maximum) and no ids starts from the entities the GiST index finds in
 //! the box, read once into a materialised set, so that its plan does not depend on
 //! statistics either and its statement too is prepared once per connection; its
-//! candidates, and those named by ids, are tested on their summary too. A total count,
-//! which reads every candidate anyway, writes each condition as an `EXISTS` on the value
-//! index (`attr_values`) and lets the planner choose the join order, so that a selective
-//! condition can lead.
+//! candidates, those named by ids, and those of a total count (which reads every
+//! candidate) are tested on their summary too.
 //!
 //! A page that one chunk can fill is first read by its statement alone, outside any
 //! transaction (one round trip); only when that chunk ends neither the candidates nor the
@@ -41,7 +39,6 @@ use tokio_postgres::types::{ToSql, Type};
 use super::entities::{decode, text_key};
 use super::summary::{summary_test, Binder};
 use super::{pg_err, PgStore};
-use crate::qplan::Dialect;
 use crate::{Page, StoreError, StoreResult};
 
 /// A bound parameter.
@@ -62,22 +59,10 @@ const WALK_LIMIT: &str = "LIMIT 1000";
 /// a walk depends on the shape of the query, so the cache must not grow without bound.
 const STATEMENT_CACHE_MAX: usize = 256;
 
-/// How the conditions on the indexed values are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rows {
-    /// One `EXISTS` per condition on the value index, for the planner to join as it sees
-    /// fit: a total count reads every candidate, and a selective condition can lead.
-    Exists,
-    /// Conditions on the summary of the values in the entity's row (see
-    /// [`super::summary`]), where the candidates are tested one by one.
-    Summary,
-}
-
 /// The parameters of one statement, with their types; the tenant is always `$1`.
 struct Params {
     values: Vec<Param>,
     types: Vec<Type>,
-    rows: Rows,
     /// Whether each `EXISTS` is fenced (`OFFSET 0`), so that it stays a lookup per
     /// candidate: after a geo-query's GiST selection, the candidates are few, and a plan
     /// made without statistics joined the whole type instead (120 ms a page).
@@ -85,11 +70,10 @@ struct Params {
 }
 
 impl Params {
-    fn new(tenant: &str, rows: Rows) -> Self {
+    fn new(tenant: &str) -> Self {
         let mut p = Self {
             values: Vec::new(),
             types: Vec::new(),
-            rows,
             fenced: false,
         };
         p.text(tenant.to_string());
@@ -114,15 +98,6 @@ impl Params {
         self.bind(Box::new(v), Type::FLOAT8)
     }
 
-    /// What ends an `EXISTS` on the index rows.
-    fn close(&self) -> &'static str {
-        if self.fenced {
-            " OFFSET 0)"
-        } else {
-            ")"
-        }
-    }
-
     /// The parameters, followed by `extra`.
     fn refs<'a>(&'a self, extra: &[&'a (dyn ToSql + Sync)]) -> Vec<&'a (dyn ToSql + Sync)> {
         self.values
@@ -136,47 +111,6 @@ impl Params {
 impl Binder for Params {
     fn bind(&mut self, value: Box<dyn ToSql + Sync + Send>, ty: Type) -> String {
         Params::bind(self, value, ty)
-    }
-}
-
-impl Dialect for Params {
-    fn constant(&self, value: bool) -> &'static str {
-        if value {
-            "true"
-        } else {
-            "false"
-        }
-    }
-
-    fn bind_real(&mut self, value: f64) -> String {
-        format!("{}::float8", self.real(value))
-    }
-
-    fn open_rows(&mut self, attr: &str, negate: bool) -> String {
-        let attr = self.text(attr.to_string());
-        let not = if negate { "NOT " } else { "" };
-        format!(
-            "{not}EXISTS (SELECT 1 FROM attr_values a WHERE a.tenant_id = $1 AND a.eseq = e.seq AND a.attr = {attr}"
-        )
-    }
-
-    fn close_rows(&mut self, open: String, _negate: bool, cond: Option<String>) -> String {
-        match cond {
-            Some(cond) => format!("{open} AND {cond}{}", self.close()),
-            None => format!("{open}{}", self.close()),
-        }
-    }
-
-    fn text(&mut self, op: CompOp, value: &str) -> String {
-        let (op, key) = text_bound(op, value);
-        let v = Params::text(self, key.to_string());
-        format!("txt {op} {v}")
-    }
-
-    fn regex(&mut self, _pattern: &str) -> String {
-        // PostgreSQL's regular expressions are not the query language's: keep every text
-        // and let the exact test decide.
-        "txt IS NOT NULL".into()
     }
 }
 
@@ -219,12 +153,7 @@ impl Shape {
 /// The candidate-selection SQL of a query and its parameters.
 fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Params) {
     let walk = shape == Shape::Chunks { walk: true };
-    let rows = if shape == Shape::All {
-        Rows::Exists
-    } else {
-        Rows::Summary
-    };
-    let mut p = Params::new(tenant, rows);
+    let mut p = Params::new(tenant);
     let types: Vec<String> = query
         .types
         .as_ref()
@@ -268,26 +197,8 @@ fn candidate_sql(tenant: &str, query: &EntityQuery, shape: Shape) -> (String, Pa
         let ids = p.texts(query.ids.clone());
         sql.push_str(&format!(" AND e.id = ANY({ids})"));
     }
-    match p.rows {
-        Rows::Summary => {
-            if let Some(test) = summary_test(&mut p, &query.attrs, query.q.as_ref()) {
-                sql.push_str(&format!(" AND {test}"));
-            }
-        }
-        Rows::Exists => {
-            if !query.attrs.is_empty() {
-                let attrs = p.texts(query.attrs.clone());
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM attr_values a WHERE a.tenant_id = $1 \
-                     AND a.eseq = e.seq AND a.attr = ANY({attrs}){}",
-                    p.close()
-                ));
-            }
-            if let Some(q) = &query.q {
-                let pre = crate::qplan::render(q, &mut p);
-                sql.push_str(&format!(" AND ({pre})"));
-            }
-        }
+    if let Some(test) = summary_test(&mut p, &query.attrs, query.q.as_ref()) {
+        sql.push_str(&format!(" AND {test}"));
     }
     if let (Some(geo), None) = (&query.geo, geo_first) {
         sql.push_str(&format!(
