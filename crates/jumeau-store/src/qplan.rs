@@ -24,7 +24,13 @@ pub(crate) mod cases;
 /// The engine-specific parts of a prefilter.
 pub trait Dialect {
     /// The SQL of a constant condition.
-    fn constant(&self, value: bool) -> &'static str;
+    fn constant(&self, value: bool) -> &'static str {
+        if value {
+            "true"
+        } else {
+            "false"
+        }
+    }
     /// Binds a number and returns its placeholder.
     fn bind_real(&mut self, value: f64) -> String;
     /// Opens the condition "some index row of attribute `attr` exists" (with `negate`: "no

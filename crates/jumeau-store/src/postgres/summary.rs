@@ -211,14 +211,6 @@ impl OnSummary<'_> {
 }
 
 impl Dialect for OnSummary<'_> {
-    fn constant(&self, value: bool) -> &'static str {
-        if value {
-            "true"
-        } else {
-            "false"
-        }
-    }
-
     fn bind_real(&mut self, value: f64) -> String {
         let p = self.params.bind(Box::new(value), Type::FLOAT8);
         format!("{p}::float8")
