@@ -26,23 +26,9 @@ use super::{pg_err, PgStore};
 use crate::apply::{apply, history_of};
 use crate::{StoreError, StoreResult, WriteOp, Written};
 
-/// Characters of a text value kept in the value index (see `schema.sql`).
-const TEXT_KEY_CHARS: usize = 200;
-
 /// How many times a call is run when it meets a deadlock, a serialisation failure or a
 /// lost race for a new id, before answering "retry".
 const ATTEMPTS: u32 = 5;
-
-/// The indexed key of a text: cut at the first NUL (which PostgreSQL text cannot hold) and
-/// after [`TEXT_KEY_CHARS`] characters. The key never sorts after the text, and
-/// `a <= b` implies `key(a) <= key(b)`, so comparisons on keys keep every candidate.
-pub(super) fn text_key(s: &str) -> &str {
-    let s = s.split('\0').next().unwrap_or("");
-    match s.char_indices().nth(TEXT_KEY_CHARS) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
 
 /// Loads and locks the stored entities of a call, in id order.
 const LOAD: &str =
@@ -458,27 +444,4 @@ async fn update(
     )
     .await?;
     Ok(())
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::text_key;
-
-    #[test]
-    fn text_keys_are_short_nul_free_and_keep_order() {
-        assert_eq!(text_key("abc"), "abc");
-        assert_eq!(text_key("a\0b"), "a");
-        let long = "é".repeat(500);
-        assert_eq!(text_key(&long).chars().count(), 200);
-        let mut words = vec!["", "a", "a\0", "a\0b", "ab", "b", "\u{10FFFF}"];
-        words.push(&long);
-        for a in &words {
-            for b in &words {
-                if a <= b {
-                    assert!(text_key(a) <= text_key(b), "{a:?} {b:?}");
-                }
-            }
-        }
-    }
 }

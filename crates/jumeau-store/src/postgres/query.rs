@@ -17,12 +17,12 @@
 //! after the first few hundred entities, whatever the statistics say (left to itself, the
 //! planner joins every row the value index selects, then sorts them). A walk's plan does
 //! not depend on the values of the query, so its statement is prepared once per
-//! connection and reused by every request of the same shape. A geo-query with a box (every georel but `disjoint` and
-//! `near` without a maximum) and no ids starts from the entities the GiST index finds in
-//! the box, read once into a materialised set, so that its plan does not depend on
-//! statistics either and its statement too is prepared once per connection; its
-//! candidates, those named by ids, and those of a total count (which reads every
-//! candidate) are tested on their summary too.
+//! connection and reused by every request of the same shape. A geo-query with a box
+//! (every georel but `disjoint` and `near` without a maximum) and no ids starts from the
+//! entities the GiST index finds in the box, read once into a materialised set, so that
+//! its plan does not depend on statistics either and its statement too is prepared once
+//! per connection; its candidates, those named by ids, and those of a total count (which
+//! reads every candidate) are tested on their summary too.
 //!
 //! A page that one chunk can fill is first read by its statement alone, outside any
 //! transaction (one round trip); only when that chunk ends neither the candidates nor the
@@ -32,11 +32,10 @@
 //! inferring one.
 
 use jumeau_geo::GeoRel;
-use jumeau_model::query::q::CompOp;
 use jumeau_model::query::EntityQuery;
 use tokio_postgres::types::{ToSql, Type};
 
-use super::entities::{decode, text_key};
+use super::entities::decode;
 use super::summary::{summary_test, Binder};
 use super::{pg_err, PgStore};
 use crate::{Page, StoreError, StoreResult};
@@ -80,12 +79,6 @@ impl Params {
         p
     }
 
-    fn bind(&mut self, p: Param, ty: Type) -> String {
-        self.values.push(p);
-        self.types.push(ty);
-        format!("${}", self.values.len())
-    }
-
     fn text(&mut self, v: String) -> String {
         self.bind(Box::new(v), Type::TEXT)
     }
@@ -109,21 +102,11 @@ impl Params {
 }
 
 impl Binder for Params {
-    fn bind(&mut self, value: Box<dyn ToSql + Sync + Send>, ty: Type) -> String {
-        Params::bind(self, value, ty)
+    fn bind(&mut self, value: Param, ty: Type) -> String {
+        self.values.push(value);
+        self.types.push(ty);
+        format!("${}", self.values.len())
     }
-}
-
-/// The comparison of indexed texts that keeps every candidate of `text <op> value`: rows
-/// hold the key of their text (see `text_key`), so keys are compared, strict comparisons
-/// widened.
-pub(super) fn text_bound(op: CompOp, value: &str) -> (&'static str, &str) {
-    let op = match op {
-        CompOp::Gt | CompOp::Ge => ">=",
-        CompOp::Lt | CompOp::Le => "<=",
-        _ => "=",
-    };
-    (op, text_key(value))
 }
 
 /// How the candidates of a query are read.

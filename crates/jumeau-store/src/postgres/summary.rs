@@ -33,6 +33,7 @@
 //! byte by byte (`COLLATE "C"`), as Rust compares them. Every name and value is a bound
 //! parameter.
 
+use std::cmp::Ordering;
 use std::error::Error;
 
 use bytes::{BufMut, BytesMut};
@@ -41,10 +42,33 @@ use jumeau_model::Entity;
 use serde_json::{Map, Value};
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
-use super::entities::text_key;
-use super::query::text_bound;
 use crate::index::{index_rows, ValueKind};
 use crate::qplan::{render, Dialect};
+
+/// Characters of a text kept in the summary.
+const TEXT_KEY_CHARS: usize = 200;
+
+/// The key of a text in the summary: cut at the first NUL (which PostgreSQL text cannot
+/// hold) and after [`TEXT_KEY_CHARS`] characters. The key never sorts after the text, and
+/// `a <= b` implies `key(a) <= key(b)`, so comparisons on keys keep every candidate.
+fn text_key(s: &str) -> &str {
+    let s = s.split('\0').next().unwrap_or("");
+    match s.char_indices().nth(TEXT_KEY_CHARS) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// The comparison of summarised texts that keeps every candidate of `text <op> value`:
+/// keys are compared, strict comparisons widened.
+fn text_bound(op: CompOp, value: &str) -> (&'static str, &str) {
+    let op = match op {
+        CompOp::Gt | CompOp::Ge => ">=",
+        CompOp::Lt | CompOp::Le => "<=",
+        _ => "=",
+    };
+    (op, text_key(value))
+}
 
 /// The key of the values of a kind in an attribute's summary.
 fn values_key(kind: ValueKind) -> &'static str {
@@ -71,57 +95,65 @@ pub(super) fn summary(e: &Entity) -> String {
         else {
             continue;
         };
+        let mut push = |key: &str, v: Value| {
+            if let Value::Array(values) =
+                kinds.entry(key).or_insert_with(|| Value::Array(Vec::new()))
+            {
+                values.push(v);
+            }
+        };
         // Indexed numbers come from JSON, so they are finite: from_f64 keeps every one.
         if let Some(n) = row.num.and_then(serde_json::Number::from_f64) {
             if row.kind != ValueKind::Other {
-                add(kinds, values_key(row.kind), Value::Number(n));
+                push(values_key(row.kind), Value::Number(n));
             }
         }
         if let Some(t) = &row.txt {
-            add(kinds, "t", Value::String(text_key(t).to_string()));
+            push("t", Value::String(text_key(t).to_string()));
         }
     }
-    // The least and greatest of a single value are that value: left out, to keep rows
-    // short (a row over 2 KB is compressed, and every read of it must expand it).
     for kinds in attrs.values_mut() {
         if let Value::Object(kinds) = kinds {
-            let single: Vec<String> = kinds
-                .iter()
-                .filter(|(_, v)| matches!(v, Value::Array(a) if a.len() == 1))
-                .map(|(k, _)| k.clone())
-                .collect();
-            for key in single {
-                let (least, greatest) = bounds_keys(&key);
-                kinds.remove(&least);
-                kinds.remove(&greatest);
-            }
+            add_bounds(kinds);
         }
     }
     Value::Object(attrs).to_string()
 }
 
-/// Adds a value under `key` of an attribute's summary, and keeps its least and greatest.
-fn add(kinds: &mut Map<String, Value>, key: &str, v: Value) {
-    let (least, greatest) = bounds_keys(key);
-    let below = |a: &Value, b: &Value| match (a, b) {
-        (Value::Number(a), Value::Number(b)) => a.as_f64() < b.as_f64(),
-        (Value::String(a), Value::String(b)) => a < b,
-        _ => false,
-    };
-    match kinds.get(&least) {
-        Some(l) if !below(&v, l) => {}
-        _ => {
-            kinds.insert(least, v.clone());
+/// Adds the least and greatest value of each kind of an attribute that has several (those
+/// of a single value are that value: left out, to keep rows short, since a row over 2 KB
+/// is compressed and every read of it must expand it).
+fn add_bounds(kinds: &mut Map<String, Value>) {
+    let mut bounds = Vec::new();
+    for (key, values) in kinds.iter() {
+        let Value::Array(values) = values else {
+            continue;
+        };
+        if values.len() < 2 {
+            continue;
+        }
+        if let (Some(least), Some(greatest)) = (
+            values.iter().min_by(|a, b| order(a, b)),
+            values.iter().max_by(|a, b| order(a, b)),
+        ) {
+            let (l, g) = bounds_keys(key);
+            bounds.push((l, least.clone()));
+            bounds.push((g, greatest.clone()));
         }
     }
-    match kinds.get(&greatest) {
-        Some(g) if !below(g, &v) => {}
-        _ => {
-            kinds.insert(greatest, v.clone());
-        }
-    }
-    if let Value::Array(values) = kinds.entry(key).or_insert_with(|| Value::Array(Vec::new())) {
-        values.push(v);
+    kinds.extend(bounds);
+}
+
+/// The order of two values of one kind: numbers as numbers, texts byte by byte (as
+/// `COLLATE "C"` compares them).
+fn order(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Number(a), Value::Number(b)) => a
+            .as_f64()
+            .partial_cmp(&b.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Value::String(a), Value::String(b)) => a.cmp(b),
+        _ => Ordering::Equal,
     }
 }
 
@@ -397,6 +429,23 @@ mod tests {
         assert_eq!(number(f64::NAN), "null");
         assert_eq!(number(21.5), "21.5");
         assert!(summary_test(&mut params, &[], None).is_none());
+    }
+
+    #[test]
+    fn text_keys_are_short_nul_free_and_keep_order() {
+        assert_eq!(text_key("abc"), "abc");
+        assert_eq!(text_key("a\0b"), "a");
+        let long = "é".repeat(500);
+        assert_eq!(text_key(&long).chars().count(), 200);
+        let mut words = vec!["", "a", "a\0", "a\0b", "ab", "b", "\u{10FFFF}"];
+        words.push(&long);
+        for a in &words {
+            for b in &words {
+                if a <= b {
+                    assert!(text_key(a) <= text_key(b), "{a:?} {b:?}");
+                }
+            }
+        }
     }
 
     #[test]
