@@ -42,7 +42,7 @@ use jumeau_model::Entity;
 use serde_json::{Map, Value};
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
-use crate::index::{index_rows, ValueKind};
+use crate::index::{attribute_values, ValueKind};
 use crate::qplan::{render, Dialect};
 
 /// Characters of a text kept in the summary.
@@ -88,13 +88,12 @@ fn bounds_keys(key: &str) -> (String, String) {
 /// The summary of an entity's indexed values, as jsonb text (see the module comment).
 pub(super) fn summary(e: &Entity) -> String {
     let mut attrs = Map::new();
-    for row in index_rows(e) {
-        let Value::Object(kinds) = attrs
-            .entry(row.attr)
-            .or_insert_with(|| Value::Object(Map::new()))
-        else {
+    for (name, instances) in &e.attrs {
+        let values = attribute_values(instances);
+        if values.is_empty() {
             continue;
-        };
+        }
+        let mut kinds = Map::new();
         let mut push = |key: &str, v: Value| {
             if let Value::Array(values) =
                 kinds.entry(key).or_insert_with(|| Value::Array(Vec::new()))
@@ -102,20 +101,19 @@ pub(super) fn summary(e: &Entity) -> String {
                 values.push(v);
             }
         };
-        // Indexed numbers come from JSON, so they are finite: from_f64 keeps every one.
-        if let Some(n) = row.num.and_then(serde_json::Number::from_f64) {
-            if row.kind != ValueKind::Other {
-                push(values_key(row.kind), Value::Number(n));
+        for (kind, num, txt) in values {
+            // Indexed numbers come from JSON, so they are finite: from_f64 keeps every one.
+            if let Some(n) = num.and_then(serde_json::Number::from_f64) {
+                if kind != ValueKind::Other {
+                    push(values_key(kind), Value::Number(n));
+                }
+            }
+            if let Some(t) = txt {
+                push("t", Value::String(text_key(t).to_string()));
             }
         }
-        if let Some(t) = &row.txt {
-            push("t", Value::String(text_key(t).to_string()));
-        }
-    }
-    for kinds in attrs.values_mut() {
-        if let Value::Object(kinds) = kinds {
-            add_bounds(kinds);
-        }
+        add_bounds(&mut kinds);
+        attrs.insert(name.clone(), Value::Object(kinds));
     }
     Value::Object(attrs).to_string()
 }
@@ -333,8 +331,9 @@ mod tests {
     use tokio_postgres::{Client, NoTls};
 
     use super::*;
+    use crate::index::index_rows;
     use crate::postgres::{PgOptions, PgStore, MIGRATIONS};
-    use crate::qplan::cases::{entities, ex, QUERIES};
+    use crate::qplan::cases::{entities, ex, expected_matches, QUERIES};
 
     /// Parameters numbered after the summaries, `$1`.
     #[derive(Default)]
@@ -389,13 +388,7 @@ mod tests {
         let es = entities();
         let summaries: Vec<String> = es.iter().map(summary).collect();
         for (q, exact) in QUERIES {
-            let expr = QExpr::parse(q, &ex).unwrap_or_else(|e| panic!("{q}: {}", e.detail));
-            let want: BTreeSet<i64> = es
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| expr.matches(e))
-                .map(|(i, _)| i as i64 + 1)
-                .collect();
+            let (expr, want) = expected_matches(q, &es);
             let (sql, got) = selected(&db, &summaries, &expr).await;
             assert!(
                 got.is_superset(&want),

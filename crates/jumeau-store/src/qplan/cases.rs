@@ -1,8 +1,11 @@
 //! Entities and queries every prefilter of [`super::render`] is tested on, by each engine:
 //! what the prefilter selects must contain every entity [`QExpr::matches`](jumeau_model::query::q::QExpr::matches) keeps, and be
 //! exactly those on the terms it translates precisely.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
+use std::collections::BTreeSet;
+
+use jumeau_model::query::q::QExpr;
 use jumeau_model::{Attribute, AttributeValue, Entity};
 use serde_json::json;
 
@@ -248,4 +251,20 @@ pub(crate) fn entities() -> Vec<Entity> {
         ),
         entity(21, vec![]),
     ]
+}
+
+/// A query of [`QUERIES`], parsed, and the entities of `es` it matches, numbered from 1 in
+/// their order: what every prefilter must select.
+pub(crate) fn expected_matches(q: &str, es: &[Entity]) -> (QExpr, BTreeSet<i64>) {
+    let expr = match QExpr::parse(q, &ex) {
+        Ok(e) => e,
+        Err(e) => panic!("{q}: {}", e.detail),
+    };
+    let want = es
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| expr.matches(e))
+        .map(|(i, _)| i as i64 + 1)
+        .collect();
+    (expr, want)
 }

@@ -176,7 +176,7 @@ mod tests {
 
     use super::*;
     use crate::index::index_rows;
-    use crate::qplan::cases::{entities, ex, QUERIES};
+    use crate::qplan::cases::{entities, ex, expected_matches, QUERIES};
 
     const SCHEMA: &str = include_str!("schema.sql");
 
@@ -245,16 +245,7 @@ mod tests {
         let es = entities();
         let conn = database(&es);
         for (q, exact) in QUERIES {
-            let expr = match QExpr::parse(q, &ex) {
-                Ok(e) => e,
-                Err(e) => panic!("{q}: {}", e.detail),
-            };
-            let want: BTreeSet<i64> = es
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| expr.matches(e))
-                .map(|(i, _)| i as i64 + 1)
-                .collect();
+            let (expr, want) = expected_matches(q, &es);
             let (sql, got) = prefiltered(&conn, &expr);
             assert!(
                 got.is_superset(&want),
