@@ -1,6 +1,7 @@
 -- Query by type + q over the loaded entities, at most 100 returned.
 package.path = package.path .. ";./bench/load/?.lua"
 local common = require("common")
+common.seed_per_thread()
 
 request = function()
   local w = math.random(10, 150)

@@ -48,6 +48,9 @@ def entity(i, rng):
         "status": {"type": "Property", "value": "ok" if rng.random() < 0.95 else "defectiveLamp"},
         "lampTechnology": {"type": "Property", "value": rng.choice(["LED", "LED", "HPS", "MH"])},
         "powerState": {"type": "Property", "value": "off"},
+        # The attribute the update runs change: present from the start, so that an update
+        # changes a value (and appends to an existing history), as a dimming command does.
+        "dimmingLevel": {"type": "Property", "value": 100, "unitCode": "P1"},
         "refStreetlightControlCabinet": {"type": "Relationship", "object": f"urn:ngsi-ld:StreetlightControlCabinet:c{i // 40}"},
     }
 

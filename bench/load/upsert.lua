@@ -1,6 +1,8 @@
--- Batch upsert (options=update): 100 existing entities per request, one changed attribute each.
+-- Batch upsert (options=update): 100 existing entities per request, one changed attribute each
+-- (a dimming level from 0 to 100 that cycles: about 1 % of writes find that level already stored).
 package.path = package.path .. ";./bench/load/?.lua"
 local common = require("common")
+common.seed_per_thread()
 local n = tonumber(os.getenv("JUMEAU_BENCH_ENTITIES") or "100000")
 local counter = 0
 

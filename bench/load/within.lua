@@ -1,6 +1,7 @@
 -- Geo-query: entities within a random ~300 m square polygon inside the loaded area.
 package.path = package.path .. ";./bench/load/?.lua"
 local common = require("common")
+common.seed_per_thread()
 
 request = function()
   local lon = 2.20 + math.random() * 0.25
