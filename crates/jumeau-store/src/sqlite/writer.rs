@@ -35,6 +35,12 @@ use crate::{StoreError, StoreResult, Version, WriteOp, Written};
 
 /// Size of the write-ahead log beyond which the writer makes it start over.
 const WAL_LIMIT_BYTES: u64 = 256 * 1024 * 1024;
+/// After folding a slice of the history log while idle, the writer waits this many times
+/// as long as the slice took before folding the next one (unless work arrives): folding
+/// after a burst of readings then takes at most a quarter of one core, and leaves the rest
+/// of the machine to the readers. Under a steady load the log is kept bounded by the folds
+/// that follow transactions, which this does not slow.
+const IDLE_FOLD_PAUSE: u32 = 3;
 /// A commit, checkpoint or fold of the writer taking this long or more is logged (at debug
 /// level), so that a slow answer can be matched with what the writer was doing.
 const SLOW_STEP: std::time::Duration = std::time::Duration::from_millis(20);
@@ -184,8 +190,8 @@ fn run(
     to_sync: mpsc::Sender<Vec<Finisher>>,
 ) {
     use super::history_log;
-    // How long to wait for work before folding: once idle, fold slice after slice as long as
-    // no work arrives.
+    // How long to wait for work before folding: once idle, fold slice after slice, paced
+    // (see IDLE_FOLD_PAUSE), as long as no work arrives.
     let mut wait = history_log::IDLE_AFTER;
     loop {
         // With readings to fold in the history log, wait for work only a moment, and fold
@@ -197,8 +203,9 @@ fn run(
                     job
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let started = std::time::Instant::now();
                     if timed_fold(&conn, true) {
-                        wait = std::time::Duration::ZERO;
+                        wait = started.elapsed() * IDLE_FOLD_PAUSE;
                         let _ = committed.try_send(());
                     } else {
                         wait = history_log::IDLE_AFTER;
