@@ -19,6 +19,8 @@
 //! then makes the same updates with plain prepared statements on the database file (the
 //! document read and written back, the value row, a history log row; no JSON, no NGSI-LD
 //! rules), 1,600 per commit: the ceiling the store's rate is measured against.
+//! `RAW_CHECKPOINT=thread` copies the log back from a second connection, as the store does;
+//! `none` never does (see `raw_updates`).
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
@@ -109,6 +111,28 @@ fn raw_updates(
     let conn = Connection::open(db)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "cache_size", -32 * 1024)?;
+    // RAW_CHECKPOINT=inline (SQLite's default: the committing connection copies the log
+    // back every 1,000 pages), `thread` (a second connection does it every 50 ms, as the
+    // store's checkpoint thread does), or `none` (the log only grows: no sustained load can
+    // run so, since the log must be copied back some time).
+    let checkpoint = std::env::var("RAW_CHECKPOINT").unwrap_or_else(|_| "inline".into());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut checkpointer = None;
+    if checkpoint != "inline" {
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    }
+    if checkpoint == "thread" {
+        let (path, stop) = (db.to_path_buf(), stop.clone());
+        checkpointer = Some(std::thread::spawn(move || -> rusqlite::Result<()> {
+            let c = Connection::open(path)?;
+            c.pragma_update(None, "synchronous", "FULL")?;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            }
+            Ok(())
+        }));
+    }
     let attr: i64 = conn.query_row(
         "SELECT id FROM terms WHERE iri = ?1",
         [format!("{NS}dimmingLevel")],
@@ -154,6 +178,10 @@ fn raw_updates(
         done += per_commit;
     }
     report(updates, started, before);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = checkpointer {
+        t.join().map_err(|_| "the checkpoint thread panicked")??;
+    }
     Ok(())
 }
 
