@@ -224,41 +224,69 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let pool = self.readers.clone();
-        let path = self.path.clone();
-        let opts = self.options.clone();
-        let permit = self
-            .read_permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("no read connection: {e}")))?;
+        let permit = self.read_permit().await?;
+        let (pool, path, opts) = (
+            self.readers.clone(),
+            self.path.clone(),
+            self.options.clone(),
+        );
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let pooled = pool.lock().ok().and_then(|mut p| p.pop());
-            let conn = match pooled {
-                Some(c) => c,
-                None => {
-                    let c = Connection::open_with_flags(
-                        &path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
-                    .map_err(sql_err)?;
-                    configure(&c, &opts).map_err(sql_err)?;
-                    c
-                }
-            };
-            let r = f(&conn);
-            if let Ok(mut p) = pool.lock() {
-                if p.len() < READ_POOL {
-                    p.push(conn);
-                }
-            }
-            r
+            with_reader(&pool, &path, &opts, f)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
+
+    /// Runs `f`, the read of one entity by its key (a few pages of the cache), on a read
+    /// connection from the pool, on the calling task's thread: so short a read costs less
+    /// than the two thread hand-offs of [`SqliteStore::read`].
+    async fn read_by_key<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let _permit = self.read_permit().await?;
+        with_reader(&self.readers, &self.path, &self.options, f)
+    }
+
+    /// One of the [`READ_POOL`] places for a read, waited for when all are taken.
+    async fn read_permit(&self) -> StoreResult<tokio::sync::OwnedSemaphorePermit> {
+        self.read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("no read connection: {e}")))
+    }
+}
+
+/// Runs `f` on a read connection taken from `pool` (opened when the pool is empty) and puts
+/// the connection back.
+fn with_reader<T>(
+    pool: &Mutex<Vec<Connection>>,
+    path: &Path,
+    opts: &SqliteOptions,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let pooled = pool.lock().ok().and_then(|mut p| p.pop());
+    let conn = match pooled {
+        Some(c) => c,
+        None => {
+            let c = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql_err)?;
+            configure(&c, opts).map_err(sql_err)?;
+            c
+        }
+    };
+    let r = f(&conn);
+    if let Ok(mut p) = pool.lock() {
+        if p.len() < READ_POOL {
+            p.push(conn);
+        }
+    }
+    r
 }
 
 /// Starts the thread that copies the WAL back into the database file after commits, and
@@ -571,8 +599,7 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Entity>> {
-        let (tenant, id) = (tenant.to_string(), id.to_string());
-        self.read(move |conn| {
+        self.read_by_key(|conn| {
             let doc: Option<String> = conn
                 .prepare_cached("SELECT doc FROM entities WHERE tenant = (SELECT id FROM tenants WHERE name = ?1) AND id = ?2")
                 .and_then(|mut s| s.query_row(params![tenant, id], |r| r.get(0)).optional())
