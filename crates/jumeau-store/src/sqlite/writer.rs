@@ -203,9 +203,8 @@ fn run(
                     job
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let started = std::time::Instant::now();
-                    if timed_fold(&conn, true) {
-                        wait = started.elapsed() * IDLE_FOLD_PAUSE;
+                    if let Some(took) = timed_fold(&conn, true) {
+                        wait = took * IDLE_FOLD_PAUSE;
                         let _ = committed.try_send(());
                     } else {
                         wait = history_log::IDLE_AFTER;
@@ -296,7 +295,7 @@ fn run(
             }
         }
         // Keeps the history log bounded under a steady load (nothing when it is short).
-        if commit.is_ok() && timed_fold(&conn, false) {
+        if commit.is_ok() && timed_fold(&conn, false).is_some() {
             let _ = committed.try_send(());
         }
     }
@@ -318,19 +317,22 @@ fn checkpoint_synced(conn: &Connection) -> rusqlite::Result<()> {
     done
 }
 
-/// [`super::history_log::fold_step`], logged (at debug level) when slow.
-fn timed_fold(conn: &Connection, idle: bool) -> bool {
+/// [`super::history_log::fold_step`], logged (at debug level) when slow: how long it took
+/// when it folded something, `None` when it did not.
+fn timed_fold(conn: &Connection, idle: bool) -> Option<std::time::Duration> {
     let started = std::time::Instant::now();
-    let folded = super::history_log::fold_step(conn, idle);
+    if !super::history_log::fold_step(conn, idle) {
+        return None;
+    }
     let took = started.elapsed();
-    if folded && took >= SLOW_STEP {
+    if took >= SLOW_STEP {
         tracing::debug!(
             "history log fold ({}) took {} ms",
             if idle { "idle" } else { "busy" },
             took.as_millis()
         );
     }
-    folded
+    Some(took)
 }
 
 /// Creates the tenant row on its first write; returns the tenant's number.
