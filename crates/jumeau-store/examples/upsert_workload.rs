@@ -19,8 +19,10 @@
 //! then makes the same updates with plain prepared statements on the database file (the
 //! document read and written back, the value row, a history log row; no JSON, no NGSI-LD
 //! rules), 1,600 per commit: the ceiling the store's rate is measured against.
-//! `RAW_CHECKPOINT=thread` copies the log back from a second connection, as the store does;
-//! `none` never does (see `raw_updates`).
+//! `RAW_CHECKPOINT=thread` copies the log back from a second connection, as the store does,
+//! but lets the log grow without bound; `bounded` also starts the log over once it is longer
+//! than `RAW_WAL_MB` (256 by default, the store's limit), as the store must under a steady
+//! load; `none` never copies it back (see `raw_updates`).
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
@@ -113,15 +115,19 @@ fn raw_updates(
     conn.pragma_update(None, "cache_size", -32 * 1024)?;
     // RAW_CHECKPOINT=inline (SQLite's default: the committing connection copies the log
     // back every 1,000 pages), `thread` (a second connection does it every 50 ms, as the
-    // store's checkpoint thread does), or `none` (the log only grows: no sustained load can
-    // run so, since the log must be copied back some time).
+    // store's checkpoint thread does, but the log is never started over, so its file only
+    // grows), `bounded` (as `thread`, and once the log is longer than RAW_WAL_MB, the
+    // committing connection copies back what is left after its commit, so that the next
+    // transaction starts the log over: the store bounds its log at 256 MiB), or `none`
+    // (the log only grows: no sustained load can run so, since the log must be copied back
+    // some time).
     let checkpoint = std::env::var("RAW_CHECKPOINT").unwrap_or_else(|_| "inline".into());
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut checkpointer = None;
     if checkpoint != "inline" {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     }
-    if checkpoint == "thread" {
+    if checkpoint == "thread" || checkpoint == "bounded" {
         let (path, stop) = (db.to_path_buf(), stop.clone());
         checkpointer = Some(std::thread::spawn(move || -> rusqlite::Result<()> {
             let c = Connection::open(path)?;
@@ -176,6 +182,9 @@ fn raw_updates(
         }
         tx.commit()?;
         done += per_commit;
+        if checkpoint == "bounded" && wal_longer_than(db, var("RAW_WAL_MB", 256) << 20) {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
     }
     report(updates, started, before);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -183,6 +192,11 @@ fn raw_updates(
         t.join().map_err(|_| "the checkpoint thread panicked")??;
     }
     Ok(())
+}
+
+/// Whether the write-ahead log of the database `db` is longer than `limit` bytes.
+fn wal_longer_than(db: &std::path::Path, limit: usize) -> bool {
+    std::fs::metadata(db.with_extension("db-wal")).is_ok_and(|m| m.len() > limit as u64)
 }
 
 fn report(updates: usize, started: std::time::Instant, before: u64) {
