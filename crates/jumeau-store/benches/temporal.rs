@@ -1,11 +1,15 @@
-//! Attribute history of the embedded store: bulk appends, aggregations served by rollups,
-//! and the bytes a numeric instance takes on disk.
+//! Attribute history of a store: bulk appends, aggregations served by rollups, and the
+//! bytes a numeric instance takes on disk.
 //!
-//! `CARGO_TARGET_DIR=/work/target-bench cargo bench -p jumeau-store --bench temporal`.
+//! `CARGO_TARGET_DIR=/work/target-bench cargo bench -p jumeau-store --bench temporal` measures
+//! the embedded store. With `JUMEAU_BENCH_STORE=postgres` it measures the PostgreSQL store
+//! instead, on the cluster named by `JUMEAU_TEST_POSTGRES` (as printed by
+//! `.ci/postgres start`), in databases of its own.
 //!
 //! (c) needs one year of 10-minute readings of 1,000 entities (52.6 million instances). It
-//! is built once into `<target dir>/temporal-bench-data/` (a few minutes) and reused by
-//! later runs; delete that directory to rebuild it.
+//! is built once and reused by later runs: into `<target dir>/temporal-bench-data/` (delete
+//! that directory to rebuild it), or into the PostgreSQL database `jumeau_bench_year` (built
+//! again when it does not hold the whole year).
 #![allow(missing_docs)]
 
 use std::path::PathBuf;
@@ -15,6 +19,7 @@ use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use jumeau_model::temporal::{AggrMethod, AggrPeriod, TemporalQuery, TimeRange};
 use jumeau_model::{Attribute, AttributeValue};
+use jumeau_store::postgres::{PgOptions, PgStore};
 use jumeau_store::sqlite::{SqliteOptions, SqliteStore};
 use jumeau_store::TemporalStore;
 use serde_json::json;
@@ -95,6 +100,135 @@ fn data_dir() -> PathBuf {
     target.join("temporal-bench-data")
 }
 
+/// The engine measured, chosen by `JUMEAU_BENCH_STORE` (`sqlite`, the default, or
+/// `postgres`).
+#[derive(Clone, Copy, PartialEq)]
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    fn from_env() -> Result<Self, String> {
+        match std::env::var("JUMEAU_BENCH_STORE").as_deref() {
+            Ok("postgres") => Ok(Self::Postgres),
+            Ok("sqlite") | Err(_) => Ok(Self::Sqlite),
+            Ok(other) => Err(format!(
+                "JUMEAU_BENCH_STORE={other}: write sqlite or postgres"
+            )),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A store under measurement, with what tells its size on disk.
+struct Opened {
+    store: Box<dyn TemporalStore>,
+    /// The embedded store's database file, or the PostgreSQL database's URL.
+    place: String,
+    /// Keeps a fresh embedded store's directory until the store is dropped.
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Opened {
+    /// Bytes the whole database takes on disk (file, or `pg_database_size`).
+    fn size(&self) -> u64 {
+        if self.place.starts_with("postgres") {
+            let out = std::process::Command::new("psql")
+                .args([
+                    &self.place,
+                    "-At",
+                    "-c",
+                    "SELECT pg_database_size(current_database())",
+                ])
+                .output()
+                .expect("psql runs");
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse()
+                .unwrap_or(0)
+        } else {
+            std::fs::metadata(&self.place).map(|m| m.len()).unwrap_or(0)
+        }
+    }
+}
+
+fn open_sqlite(dir: &std::path::Path, keep: Option<tempfile::TempDir>) -> Opened {
+    let store = SqliteStore::open(dir, SqliteOptions::default()).expect("store");
+    Opened {
+        place: store.path().display().to_string(),
+        store: Box::new(store),
+        _dir: keep,
+    }
+}
+
+fn open_postgres(rt: &tokio::runtime::Runtime, url: String) -> Opened {
+    let store = rt
+        .block_on(PgStore::connect(&url, PgOptions::default()))
+        .expect("the PostgreSQL store opens");
+    Opened {
+        store: Box::new(store),
+        place: url,
+        _dir: None,
+    }
+}
+
+/// An empty store.
+fn fresh(engine: Engine, rt: &tokio::runtime::Runtime) -> Opened {
+    match engine {
+        Engine::Sqlite => {
+            let dir = tempfile::tempdir().expect("dir");
+            let path = dir.path().to_path_buf();
+            open_sqlite(&path, Some(dir))
+        }
+        Engine::Postgres => {
+            let url = jumeau_testkit::postgres_database()
+                .expect("a database is created")
+                .expect("JUMEAU_TEST_POSTGRES names a cluster");
+            open_postgres(rt, url)
+        }
+    }
+}
+
+/// The store of (c), kept between runs, and whether it already holds the whole year.
+fn year_store(engine: Engine, rt: &tokio::runtime::Runtime) -> (Opened, bool) {
+    let whole = (ENTITIES as i64 * YEAR_READINGS) as u64;
+    match engine {
+        Engine::Sqlite => {
+            let data = data_dir();
+            let complete = data.join("complete").exists();
+            (open_sqlite(&data, None), complete)
+        }
+        Engine::Postgres => {
+            let url = jumeau_testkit::postgres_database_named(YEAR_DATABASE, false)
+                .expect("the database exists")
+                .expect("JUMEAU_TEST_POSTGRES names a cluster");
+            let opened = open_postgres(rt, url);
+            let held = rt
+                .block_on(opened.store.history_stats("bench"))
+                .map(|s| s.instances)
+                .unwrap_or(0);
+            if held == whole {
+                return (opened, true);
+            }
+            drop(opened);
+            let url = jumeau_testkit::postgres_database_named(YEAR_DATABASE, true)
+                .expect("the database is created anew")
+                .expect("JUMEAU_TEST_POSTGRES names a cluster");
+            (open_postgres(rt, url), false)
+        }
+    }
+}
+
+/// The PostgreSQL database that keeps the year of (c) between runs.
+const YEAR_DATABASE: &str = "jumeau_bench_year";
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -102,11 +236,13 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let types = vec![TYPE.to_string()];
+    let engine = Engine::from_env().expect("a known engine");
+    let name = engine.name();
 
     // (a) Bulk append, in batches of 10,000 instances of one entity, durable on return.
-    let dir = tempfile::tempdir().expect("dir");
-    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("store");
-    let mut group = c.benchmark_group("temporal append");
+    let opened = fresh(engine, &rt);
+    let store = &opened.store;
+    let mut group = c.benchmark_group(format!("temporal append ({name})"));
     const BATCH: i64 = 10_000;
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(20);
@@ -121,11 +257,11 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
-    drop(store);
+    drop(opened);
 
     // (b) Daily average of one attribute over one year of 10-minute data.
-    let dir = tempfile::tempdir().expect("dir");
-    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).expect("store");
+    let opened = fresh(engine, &rt);
+    let store = &opened.store;
     let id = entity_id(0);
     for month in 0..12 {
         let from = YEAR_READINGS * month / 12;
@@ -151,11 +287,11 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     println!(
-        "(b) daily avg over one year of 10-minute data ({YEAR_READINGS} instances): p95 {:.2} ms over {} runs",
+        "(b, {name}) daily avg over one year of 10-minute data ({YEAR_READINGS} instances): p95 {:.2} ms over {} runs",
         p95(&mut samples).as_secs_f64() * 1e3,
         samples.len()
     );
-    let mut group = c.benchmark_group("temporal aggregate");
+    let mut group = c.benchmark_group(format!("temporal aggregate ({name})"));
     group.sample_size(50);
     group.bench_function("P1D avg, 1 entity, 1 year of 10-minute data", |b| {
         b.iter(run)
@@ -163,12 +299,10 @@ fn bench(c: &mut Criterion) {
 
     // (d) Bytes per stored numeric instance.
     let stats = rt.block_on(store.history_stats("bench")).expect("stats");
-    let file = std::fs::metadata(store.path())
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let file = opened.size();
     println!(
-        "(d) {} instances: raw tables and index {} bytes = {:.2} bytes per instance; \
-         {} hourly and {} daily rollup rows; database file {} bytes ({:.2} bytes per instance, rollups included)",
+        "(d, {name}) {} instances: raw tables and index {} bytes = {:.2} bytes per instance; \
+         {} hourly and {} daily rollup rows; database {} bytes ({:.2} bytes per instance, rollups included)",
         stats.instances,
         stats.raw_bytes.unwrap_or(0),
         stats.raw_bytes.unwrap_or(0) as f64 / stats.instances as f64,
@@ -177,13 +311,12 @@ fn bench(c: &mut Criterion) {
         file,
         file as f64 / stats.instances as f64
     );
-    drop(store);
+    drop(opened);
 
     // (c) Daily totals over one year for 1,000 entities.
-    let data = data_dir();
-    let done = data.join("complete");
-    let store = SqliteStore::open(&data, SqliteOptions::default()).expect("store");
-    if !done.exists() {
+    let (opened, complete) = year_store(engine, &rt);
+    let store = &opened.store;
+    if !complete {
         let started = Instant::now();
         for e in 0..ENTITIES {
             for half in 0..2 {
@@ -198,12 +331,18 @@ fn bench(c: &mut Criterion) {
                 .expect("append");
             }
             if e % 100 == 99 {
-                println!("(c) built {} entities in {:?}", e + 1, started.elapsed());
+                println!(
+                    "(c, {name}) built {} entities in {:?}",
+                    e + 1,
+                    started.elapsed()
+                );
             }
         }
-        std::fs::write(&done, b"ok").expect("marker");
+        if engine == Engine::Sqlite {
+            std::fs::write(data_dir().join("complete"), b"ok").expect("marker");
+        }
         println!(
-            "(c) built {} instances in {:.1} s ({:.0} instances/s)",
+            "(c, {name}) built {} instances in {:.1} s ({:.0} instances/s)",
             ENTITIES as i64 * YEAR_READINGS,
             started.elapsed().as_secs_f64(),
             (ENTITIES as i64 * YEAR_READINGS) as f64 / started.elapsed().as_secs_f64()
@@ -231,7 +370,7 @@ fn bench(c: &mut Criterion) {
         .collect();
     let cpu = (cpu_seconds() - cpu_before) / samples.len() as f64;
     println!(
-        "(c) daily sums over one year for {ENTITIES} entities ({} instances): first run after \
+        "(c, {name}) daily sums over one year for {ENTITIES} entities ({} instances): first run after \
          opening {:.0} ms, then p95 {:.0} ms over {} runs, {:.0} ms of CPU per run",
         ENTITIES as i64 * YEAR_READINGS,
         cold.as_secs_f64() * 1e3,

@@ -38,6 +38,7 @@ on_both_engines!(
     far_past_and_far_future_instances,
     retention_of_whole_months,
     a_new_entity_in_the_place_of_a_deleted_one_has_its_own_history,
+    several_entities_aggregate_as_each_alone,
 );
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -1168,4 +1169,75 @@ async fn a_new_entity_in_the_place_of_a_deleted_one_has_its_own_history<E: Engin
         .unwrap();
     assert_eq!(values(&first, TEMP), vec![json!(1.5), json!(2.5)]);
     assert_eq!(values(&second, TEMP), vec![json!(3.5), json!(4.5)]);
+}
+
+/// An aggregation of several entities (which an engine may read in groups of series) gives
+/// exactly what each entity gives alone: over a bounded range with ragged edges (rollups and
+/// raw numbers), with a text attribute (documents), without rollups (distinct counts), and
+/// over an open range.
+async fn several_entities_aggregate_as_each_alone<E: Engine>() {
+    let Some(place) = E::fresh() else { return };
+    let store = place.open().await;
+    let ids: Vec<String> = (1..=3)
+        .map(|i| format!("urn:ngsi-ld:Sensor:{i}"))
+        .chain(["urn:ngsi-ld:Sensor:without-history".to_string()])
+        .collect();
+    let start = at("2024-03-29T00:00:00Z");
+    for (k, id) in ids.iter().take(3).enumerate() {
+        // A reading every 40 minutes for three days, different for each entity.
+        let mut batch: Vec<_> = (0..108)
+            .map(|i| {
+                let v = json!(((i * (k as i64 + 3)) % 17) as f64 / 2.0);
+                (
+                    TEMP.to_string(),
+                    reading(v, Some(start + TimeDelta::minutes(40 * i))),
+                )
+            })
+            .collect();
+        if k == 1 {
+            batch.extend((0..6).map(|i| {
+                let v = json!(if i % 2 == 0 { "ok" } else { "faulty" });
+                (
+                    STATUS.to_string(),
+                    reading(v, Some(start + TimeDelta::hours(11 * i))),
+                )
+            }));
+        }
+        store.append_history("t", id, &[], batch).await.unwrap();
+    }
+    let paris = chrono_tz::Europe::Paris;
+    let bounded = TimeRange::Between(at("2024-03-29T05:30:00Z"), at("2024-03-31T17:15:00Z"));
+    let mut queries = Vec::new();
+    for (range, methods) in [
+        (
+            Some(bounded),
+            vec![AggrMethod::TotalCount, AggrMethod::Sum, AggrMethod::Max],
+        ),
+        (
+            Some(bounded),
+            vec![AggrMethod::DistinctCount, AggrMethod::TotalCount],
+        ),
+        (None, vec![AggrMethod::TotalCount, AggrMethod::Min]),
+    ] {
+        let mut q = query(range);
+        q.aggr_methods = methods;
+        q.aggr_period = Some(AggrPeriod::parse("P1D").unwrap());
+        queries.push(q);
+    }
+    for q in &queries {
+        let together = store.aggregate("t", &ids, None, q, paris).await.unwrap();
+        let mut alone = Vec::new();
+        for id in &ids {
+            alone.extend(
+                store
+                    .aggregate("t", std::slice::from_ref(id), None, q, paris)
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert_eq!(together.len(), 3, "the entity without history is left out");
+        assert_eq!(together[1].attrs.len(), 2, "numbers and texts");
+        assert!(together.iter().all(|e| !e.attrs[0].buckets.is_empty()));
+        assert_eq!(format!("{together:?}"), format!("{alone:?}"), "{q:?}");
+    }
 }

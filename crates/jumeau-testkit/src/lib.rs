@@ -193,12 +193,7 @@ pub const POSTGRES_ENV: &str = "JUMEAU_TEST_POSTGRES";
 /// and the tests run outside CI (they then skip); an error under CI (`CI` set), where a
 /// skipped engine would hide failures.
 pub fn postgres_database() -> Result<Option<String>, StartError> {
-    let Some(admin) = std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()) else {
-        if std::env::var_os("CI").is_some() {
-            return Err(StartError(format!(
-                "{POSTGRES_ENV} is not set; start a cluster with `export {POSTGRES_ENV}=$(.ci/postgres start)`"
-            )));
-        }
+    let Some(admin) = postgres_admin()? else {
         return Ok(None);
     };
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -208,10 +203,53 @@ pub fn postgres_database() -> Result<Option<String>, StartError> {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let name = format!("jumeau_test_{}_{n}_{nanos}", std::process::id());
+    psql(&admin, &format!("CREATE DATABASE {name}"))?;
+    Ok(Some(replace_database(&admin, &name)))
+}
+
+/// A database named `name` on the cluster named by [`POSTGRES_ENV`], kept from one run to
+/// the next (benchmarks build a large dataset once), created when missing, or created anew
+/// when `anew`. `name` is a fixed identifier of the caller, never input. `Ok(None)` as for
+/// [`postgres_database`].
+pub fn postgres_database_named(name: &str, anew: bool) -> Result<Option<String>, StartError> {
+    let Some(admin) = postgres_admin()? else {
+        return Ok(None);
+    };
+    if anew {
+        psql(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )?;
+    }
+    let exists = psql(
+        &admin,
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+    )?;
+    if exists.trim() == "0" {
+        psql(&admin, &format!("CREATE DATABASE {name}"))?;
+    }
+    Ok(Some(replace_database(&admin, name)))
+}
+
+/// The administrator URL of the cluster named by [`POSTGRES_ENV`] (see [`postgres_database`]
+/// for when there is none).
+fn postgres_admin() -> Result<Option<String>, StartError> {
+    match std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()) {
+        Some(admin) => Ok(Some(admin)),
+        None if std::env::var_os("CI").is_some() => Err(StartError(format!(
+            "{POSTGRES_ENV} is not set; start a cluster with `export {POSTGRES_ENV}=$(.ci/postgres start)`"
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Runs one SQL command with `psql` on the database at `url`; returns what it printed
+/// (unaligned, tuples only).
+fn psql(url: &str, sql: &str) -> Result<String, StartError> {
     let out = Command::new("psql")
-        .arg(&admin)
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
-        .arg(format!("CREATE DATABASE {name}"))
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-At", "-c"])
+        .arg(sql)
         .output()
         .map_err(|e| {
             StartError(format!(
@@ -220,11 +258,11 @@ pub fn postgres_database() -> Result<Option<String>, StartError> {
         })?;
     if !out.status.success() {
         return Err(StartError(format!(
-            "cannot create the test database {name}: {}",
+            "psql failed on `{sql}`: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(Some(replace_database(&admin, &name)))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `url` with its database (the last path segment, before any `?`) replaced by `name`.

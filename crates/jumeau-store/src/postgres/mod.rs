@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("values_entity.sql"),
     include_str!("summary.sql"),
     include_str!("fill.sql"),
+    include_str!("docs_index.sql"),
 ];
 /// The schema version this build writes; a database with a newer one is refused.
 const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

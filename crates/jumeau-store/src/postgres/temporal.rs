@@ -42,13 +42,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
+use deadpool_postgres::Transaction;
 use jumeau_model::temporal::{
     Accumulator, AggrMethod, Bucket, TemporalQuery, TimeProperty, DEFAULT_TIME_ZONE,
 };
 use jumeau_model::{Attribute, AttributeValue, NgsiError};
 use serde_json::Value;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::Row;
 
 use super::{pg_err, PgStore};
 use crate::series::aggregate::{
@@ -65,13 +66,25 @@ use crate::temporal::{
 };
 use crate::{StoreError, StoreResult, TemporalStore};
 
-/// A parameter of a query with its type, so that each statement goes in one round trip
-/// without being prepared first.
+/// A parameter of a statement with its type, which the statement is prepared with.
 type Param<'a> = (&'a (dyn ToSql + Sync), Type);
 
-/// Runs one statement inside `tx` and returns its rows.
+/// Runs one statement inside `tx` and returns its rows, the statement parsed and planned for
+/// these values (one round trip): writes and rare reads.
 async fn rows(tx: &Transaction<'_>, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<Row>> {
     tx.query_typed(sql, params).await.map_err(pg_err)
+}
+
+/// [`rows`] for the statements of history and aggregation reads, which run for every series
+/// read: prepared once per connection (kept by the pool's statement cache), and in a
+/// [`snapshot`] planned once whatever the values. Planned at each call, a statement on the
+/// history's partitioned table spent ~4 ms planning over the partitions, more than it then
+/// took to run.
+async fn read_rows(tx: &Transaction<'_>, sql: &str, params: &[Param<'_>]) -> StoreResult<Vec<Row>> {
+    let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+    let statement = tx.prepare_typed_cached(sql, &types).await.map_err(pg_err)?;
+    let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(|(v, _)| *v).collect();
+    tx.query(&statement, &values).await.map_err(pg_err)
 }
 
 fn col<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> StoreResult<T> {
@@ -126,7 +139,7 @@ fn tz_of(name: Option<String>) -> StoreResult<Tz> {
 }
 
 async fn read_time_zone(tx: &Transaction<'_>, tenant: &str) -> StoreResult<Tz> {
-    let r = rows(
+    let r = read_rows(
         tx,
         "SELECT tz FROM history_time_zones WHERE tenant_id = $1",
         &[(&tenant, Type::TEXT)],
@@ -512,14 +525,22 @@ struct NewRow {
 
 /// A read-only transaction that sees one snapshot of the database, so that a history or
 /// an aggregation spanning several series is read as of one moment.
-async fn snapshot(client: &mut tokio_postgres::Client) -> StoreResult<Transaction<'_>> {
-    client
+async fn snapshot(client: &mut deadpool_postgres::ClientWrapper) -> StoreResult<Transaction<'_>> {
+    let tx = client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()
         .await
-        .map_err(pg_err)
+        .map_err(pg_err)?;
+    // Plans made once per statement and connection, whatever the values: PostgreSQL then
+    // prunes the history's partitions as each statement starts. A plan for the values of
+    // each call, which PostgreSQL prefers otherwise, costs more to make over the monthly
+    // partitions than reading a year of daily rollups.
+    tx.batch_execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        .await
+        .map_err(pg_err)?;
+    Ok(tx)
 }
 
 /// Appends the changed attribute instances of one entity write (expanded name, instance)
@@ -760,30 +781,41 @@ async fn entity_series(
     entity: &str,
     attrs: Option<&[String]>,
 ) -> StoreResult<Vec<SeriesRow>> {
+    let mut by_entity = series_of_entities(tx, tenant, &[entity], attrs).await?;
+    Ok(by_entity.remove(entity).unwrap_or_default())
+}
+
+/// [`entity_series`] of several entities in one statement, by entity id.
+async fn series_of_entities(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    entities: &[&str],
+    attrs: Option<&[String]>,
+) -> StoreResult<HashMap<String, Vec<SeriesRow>>> {
     let list: Option<Vec<&str>> = attrs.map(|a| a.iter().map(String::as_str).collect());
-    let r = rows(
+    let r = read_rows(
         tx,
-        "SELECT id, attr, dataset, unit, types FROM history_series \
-         WHERE tenant_id = $1 AND entity = $2 AND ($3::text[] IS NULL OR attr = ANY($3)) \
-         ORDER BY attr, dataset",
+        "SELECT entity, id, attr, dataset, unit, types FROM history_series \
+         WHERE tenant_id = $1 AND entity = ANY($2) AND ($3::text[] IS NULL OR attr = ANY($3)) \
+         ORDER BY entity, attr, dataset",
         &[
             (&tenant, Type::TEXT),
-            (&entity, Type::TEXT),
+            (&entities, Type::TEXT_ARRAY),
             (&list, Type::TEXT_ARRAY),
         ],
     )
     .await?;
-    r.iter()
-        .map(|row| {
-            Ok(SeriesRow {
-                id: col(row, 0)?,
-                attr: col(row, 1)?,
-                dataset: col(row, 2)?,
-                unit: col(row, 3)?,
-                types: col(row, 4)?,
-            })
-        })
-        .collect()
+    let mut out: HashMap<String, Vec<SeriesRow>> = HashMap::new();
+    for row in &r {
+        out.entry(col(row, 0)?).or_default().push(SeriesRow {
+            id: col(row, 1)?,
+            attr: col(row, 2)?,
+            dataset: col(row, 3)?,
+            unit: col(row, 4)?,
+            types: col(row, 5)?,
+        });
+    }
+    Ok(out)
 }
 
 /// The types recorded for an entity: those of its series, without repeats.
@@ -857,7 +889,7 @@ async fn series_history(
          ORDER BY {column} {order}, (value IS NULL) {order}, created {order}, hash {order} \
          LIMIT $5"
     );
-    let r = rows(
+    let r = read_rows(
         tx,
         &sql,
         &[
@@ -891,7 +923,7 @@ async fn series_extent(
     series: i64,
     tz: Tz,
 ) -> StoreResult<Option<(i64, i64)>> {
-    let r = rows(
+    let r = read_rows(
         tx,
         "SELECT (SELECT min(time) FROM history_raw WHERE tenant_id = $1 AND series = $2), \
          (SELECT max(time) FROM history_raw WHERE tenant_id = $1 AND series = $2), \
@@ -918,14 +950,22 @@ async fn series_extent(
     Ok(first.zip(last.map(micros)))
 }
 
-/// Reads every run of pieces of one series in one statement and merges what it reads
-/// into the buckets: rollup rows by key, raw numbers one by one.
+/// Most series whose rollups one statement of an aggregation reads: one statement per
+/// series spent most of its time in round trips; all of them at once would hold every row
+/// of a large territory in memory.
+const SERIES_PER_READ: usize = 100;
+
+/// The bucket accumulators of each series of a group read together, by series id.
+type GroupAccumulators = HashMap<i64, Vec<Option<Accumulator>>>;
+
+/// Reads every run of pieces of a group of series in one statement and merges what it
+/// reads into each series' buckets: rollup rows by key, raw numbers one by one.
 async fn read_runs(
     tx: &Transaction<'_>,
     tenant: &str,
-    series: i64,
+    series: &[i64],
     pieces: &[Piece],
-    accs: &mut [Option<Accumulator>],
+    accs: &mut GroupAccumulators,
     methods: &[AggrMethod],
 ) -> StoreResult<()> {
     let runs = runs(pieces);
@@ -950,27 +990,28 @@ async fn read_runs(
         t0s.push(from_micros(first.start)?.max(pg_min()));
         t1s.push(from_micros(last.end)?.max(pg_min()));
     }
-    // Rows come run by run, rollups by key, numbers by time (then hash), so that they are
-    // merged in the order the embedded engine merges them.
-    let r = rows(
+    // Rows come series by series, then run by run, rollups by key, numbers by time (then
+    // hash), so that each series is merged in the order the embedded engine merges it.
+    let r = read_rows(
         tx,
-        "SELECT r.o, x.k, x.c, x.s, x.q, x.mi, x.ma FROM unnest($3::int4[], $4::bigint[], \
+        "SELECT r.o, x.k, x.c, x.s, x.q, x.mi, x.ma, x.sr FROM unnest($3::int4[], $4::bigint[], \
          $5::bigint[], $6::timestamptz[], $7::timestamptz[]) WITH ORDINALITY AS r(kind, lo, hi, t0, t1, o) \
          CROSS JOIN LATERAL ( \
-           SELECT day AS k, count AS c, sum AS s, sumsq AS q, min AS mi, max AS ma, 0::bigint AS h \
-           FROM history_daily WHERE r.kind = 0 AND tenant_id = $1 AND series = $2 \
+           SELECT day AS k, count AS c, sum AS s, sumsq AS q, min AS mi, max AS ma, 0::bigint AS h, \
+             series AS sr \
+           FROM history_daily WHERE r.kind = 0 AND tenant_id = $1 AND series = ANY($2) \
              AND day BETWEEN r.lo AND r.hi \
            UNION ALL \
-           SELECT hour, count, sum, sumsq, min, max, 0 FROM history_hourly \
-           WHERE r.kind = 1 AND tenant_id = $1 AND series = $2 AND hour BETWEEN r.lo AND r.hi \
+           SELECT hour, count, sum, sumsq, min, max, 0, series FROM history_hourly \
+           WHERE r.kind = 1 AND tenant_id = $1 AND series = ANY($2) AND hour BETWEEN r.lo AND r.hi \
            UNION ALL \
-           SELECT (extract(epoch FROM time) * 1000000)::bigint, 1, value, 0, 0, 0, hash \
-           FROM history_raw WHERE r.kind = 2 AND tenant_id = $1 AND series = $2 \
+           SELECT (extract(epoch FROM time) * 1000000)::bigint, 1, value, 0, 0, 0, hash, series \
+           FROM history_raw WHERE r.kind = 2 AND tenant_id = $1 AND series = ANY($2) \
              AND time >= r.t0 AND time < r.t1 AND value IS NOT NULL \
-         ) x ORDER BY r.o, x.k, x.h",
+         ) x ORDER BY x.sr, r.o, x.k, x.h",
         &[
             (&tenant, Type::TEXT),
-            (&series, Type::INT8),
+            (&series, Type::INT8_ARRAY),
             (&kinds, Type::INT4_ARRAY),
             (&los, Type::INT8_ARRAY),
             (&his, Type::INT8_ARRAY),
@@ -983,6 +1024,9 @@ async fn read_runs(
         let o: i64 = col(row, 0)?;
         let key: i64 = col(row, 1)?;
         let Some(i) = usize::try_from(o - 1).ok().filter(|i| *i < runs.len()) else {
+            continue;
+        };
+        let Some(accs) = accs.get_mut(&col::<i64>(row, 7)?) else {
             continue;
         };
         let run = &pieces[runs[i].clone()];
@@ -1021,48 +1065,69 @@ fn row_value(value: Option<f64>, doc: Option<&str>) -> StoreResult<Value> {
     }
 }
 
-/// Aggregates one series: rollups for the whole days and hours of each bucket, raw
-/// instances for the rest, documents (never in rollups) one by one; as the embedded engine.
-async fn aggregate_series(
+/// Aggregates a group of series over the same buckets: rollups for the whole days and
+/// hours of each bucket, raw instances for the rest, documents (never in rollups) one by one;
+/// as the embedded engine. One statement reads the rollups and numbers of the whole group,
+/// and one its documents. A group of several series needs a bounded range over
+/// `observedAt` (the buckets of an open range depend on each series' extent).
+async fn aggregate_group(
     tx: &Transaction<'_>,
     tenant: &str,
-    s: &SeriesRow,
+    group: &[&SeriesRow],
     query: &TemporalQuery,
     tz: Tz,
     tenant_tz: Tz,
     memo: &mut Memo,
-) -> StoreResult<Vec<(Bucket, Accumulator)>> {
+) -> StoreResult<Vec<Vec<(Bucket, Accumulator)>>> {
+    let none = || group.iter().map(|_| Vec::new()).collect();
     let methods = &query.aggr_methods;
     let (mut from, mut to) = range_bounds(query);
     let by_time = query.time_property == TimeProperty::ObservedAt;
     if query.time_property == TimeProperty::DeletedAt {
-        return Ok(Vec::new());
+        return Ok(none());
     }
-    // Instances taken one by one: (time of the query's time property, value).
-    let mut singles: Vec<(i64, Value)> = Vec::new();
+    // Instances taken one by one, by series: (time of the query's time property, value).
+    let mut singles: HashMap<i64, Vec<(i64, Value)>> = HashMap::new();
+    let alone = match group {
+        [s] => Some(*s),
+        _ => None,
+    };
     if !by_time {
-        let r = rows(
+        let Some(s) = alone else {
+            return Err(StoreError::Corrupt(
+                "series aggregated by time of receipt are read one by one".into(),
+            ));
+        };
+        let r = read_rows(
             tx,
             "SELECT created, value, doc FROM history_raw WHERE tenant_id = $1 AND series = $2 \
              ORDER BY (value IS NULL), time, hash",
             &[(&tenant, Type::TEXT), (&s.id, Type::INT8)],
         )
         .await?;
+        let mine = singles.entry(s.id).or_default();
         for row in &r {
             let created = micros(col(row, 0)?);
             if created >= from && created < to {
-                singles.push((created, row_value(col(row, 1)?, col(row, 2)?)?));
+                mine.push((created, row_value(col(row, 1)?, col(row, 2)?)?));
             }
         }
-        let Some(first) = singles.iter().map(|(t, _)| *t).min() else {
-            return Ok(Vec::new());
+        let Some(first) = mine.iter().map(|(t, _)| *t).min() else {
+            return Ok(none());
         };
-        let last = singles.iter().map(|(t, _)| *t).max().unwrap_or(first);
+        let last = mine.iter().map(|(t, _)| *t).max().unwrap_or(first);
         from = from.max(first);
         to = to.min(last.saturating_add(1));
-    } else {
+    } else if from == i64::MIN || to == i64::MAX {
+        // An open range ends where the series does. (A bounded one needs no extent: a
+        // series without instances in it fills no bucket.)
+        let Some(s) = alone else {
+            return Err(StoreError::Corrupt(
+                "series aggregated over an open range are read one by one".into(),
+            ));
+        };
         let Some((first, last)) = series_extent(tx, tenant, s.id, tenant_tz).await? else {
-            return Ok(Vec::new());
+            return Ok(none());
         };
         if from == i64::MIN {
             from = first;
@@ -1072,36 +1137,50 @@ async fn aggregate_series(
         }
     }
     if from >= to {
-        return Ok(Vec::new());
+        return Ok(none());
     }
     let buckets = memo.buckets_of(query, tz, from, to)?;
-    let mut accs: Vec<Option<Accumulator>> = vec![None; buckets.len()];
+    let mut accs: GroupAccumulators = group
+        .iter()
+        .map(|s| (s.id, vec![None; buckets.len()]))
+        .collect();
     if by_time {
+        let ids: Vec<i64> = group.iter().map(|s| s.id).collect();
         let pieces = plan_pieces(query, &buckets, tz, tenant_tz, from, to, memo)?;
-        read_runs(tx, tenant, s.id, &pieces, &mut accs, methods).await?;
+        read_runs(tx, tenant, &ids, &pieces, &mut accs, methods).await?;
         let (f, t) = (pg_bound(Some(from_micros(from)?)), from_micros(to)?);
-        let r = rows(
+        let r = read_rows(
             tx,
-            "SELECT time, doc FROM history_raw WHERE tenant_id = $1 AND series = $2 \
-             AND time >= $3 AND time < $4 AND value IS NULL ORDER BY time, hash",
+            "SELECT series, time, doc FROM history_raw WHERE tenant_id = $1 \
+             AND series = ANY($2) AND time >= $3 AND time < $4 AND value IS NULL \
+             ORDER BY series, time, hash",
             &[
                 (&tenant, Type::TEXT),
-                (&s.id, Type::INT8),
+                (&ids, Type::INT8_ARRAY),
                 (&f, Type::TIMESTAMPTZ),
                 (&t, Type::TIMESTAMPTZ),
             ],
         )
         .await?;
         for row in &r {
-            singles.push((micros(col(row, 0)?), row_value(None, col(row, 1)?)?));
+            singles
+                .entry(col(row, 0)?)
+                .or_default()
+                .push((micros(col(row, 1)?), row_value(None, col(row, 2)?)?));
         }
     }
-    for (t, v) in &singles {
-        if let Some(i) = bucket_index(&buckets, *t) {
-            add_into(&mut accs, i, v, methods);
-        }
-    }
-    Ok(filled(buckets, accs))
+    Ok(group
+        .iter()
+        .map(|s| {
+            let mut mine = accs.remove(&s.id).unwrap_or_default();
+            for (t, v) in singles.get(&s.id).into_iter().flatten() {
+                if let Some(i) = bucket_index(&buckets, *t) {
+                    add_into(&mut mine, i, v, methods);
+                }
+            }
+            filled(buckets.clone(), mine)
+        })
+        .collect())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1629,25 +1708,44 @@ impl TemporalStore for PgStore {
         let tx = snapshot(&mut client).await?;
         let tenant_tz = read_time_zone(&tx, tenant).await?;
         let mut memo = Memo::default();
+        let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let by_entity = series_of_entities(&tx, tenant, &names, attrs).await?;
+        // Series share their buckets, and are read in groups, over a bounded range of
+        // observation times; otherwise one by one.
+        let (from, to) = range_bounds(query);
+        let shared =
+            query.time_property == TimeProperty::ObservedAt && from != i64::MIN && to != i64::MAX;
+        let group_size = if shared { SERIES_PER_READ } else { 1 };
+        let all: Vec<&SeriesRow> = names
+            .iter()
+            .filter_map(|id| by_entity.get(*id))
+            .flatten()
+            .collect();
+        let mut results: HashMap<i64, Vec<(Bucket, Accumulator)>> = HashMap::new();
+        for group in all.chunks(group_size) {
+            let read = aggregate_group(&tx, tenant, group, query, tz, tenant_tz, &mut memo).await?;
+            results.extend(group.iter().map(|s| s.id).zip(read));
+        }
         let mut out = Vec::new();
         for id in ids {
-            let series = entity_series(&tx, tenant, id, attrs).await?;
-            let mut aggregates = Vec::new();
-            for s in &series {
-                let buckets =
-                    aggregate_series(&tx, tenant, s, query, tz, tenant_tz, &mut memo).await?;
-                if !buckets.is_empty() {
-                    aggregates.push(AttributeAggregate {
+            let Some(series) = by_entity.get(id) else {
+                continue;
+            };
+            let aggregates: Vec<AttributeAggregate> = series
+                .iter()
+                .filter_map(|s| {
+                    let buckets = results.get(&s.id).filter(|b| !b.is_empty())?.clone();
+                    Some(AttributeAggregate {
                         name: s.attr.clone(),
                         dataset_id: (!s.dataset.is_empty()).then(|| s.dataset.clone()),
                         buckets,
-                    });
-                }
-            }
+                    })
+                })
+                .collect();
             if !aggregates.is_empty() {
                 out.push(EntityAggregate {
                     id: id.clone(),
-                    types: entity_types(&series),
+                    types: entity_types(series),
                     attrs: aggregates,
                 });
             }
