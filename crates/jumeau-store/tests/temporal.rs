@@ -1173,8 +1173,8 @@ async fn a_new_entity_in_the_place_of_a_deleted_one_has_its_own_history<E: Engin
 
 /// An aggregation of several entities (which an engine may read in groups of series) gives
 /// exactly what each entity gives alone: over a bounded range with ragged edges (rollups and
-/// raw numbers), with a text attribute (documents), without rollups (distinct counts), and
-/// over an open range.
+/// raw numbers), with a text attribute (documents), without rollups (distinct counts), over
+/// an open range, and with an entity asked twice.
 async fn several_entities_aggregate_as_each_alone<E: Engine>() {
     let Some(place) = E::fresh() else { return };
     let store = place.open().await;
@@ -1224,10 +1224,12 @@ async fn several_entities_aggregate_as_each_alone<E: Engine>() {
         q.aggr_period = Some(AggrPeriod::parse("P1D").unwrap());
         queries.push(q);
     }
+    // The first entity asked twice is answered twice.
+    let asked: Vec<String> = ids.iter().chain(&ids[..1]).cloned().collect();
     for q in &queries {
-        let together = store.aggregate("t", &ids, None, q, paris).await.unwrap();
+        let together = store.aggregate("t", &asked, None, q, paris).await.unwrap();
         let mut alone = Vec::new();
-        for id in &ids {
+        for id in &asked {
             alone.extend(
                 store
                     .aggregate("t", std::slice::from_ref(id), None, q, paris)
@@ -1235,7 +1237,7 @@ async fn several_entities_aggregate_as_each_alone<E: Engine>() {
                     .unwrap(),
             );
         }
-        assert_eq!(together.len(), 3, "the entity without history is left out");
+        assert_eq!(together.len(), 4, "the entity without history is left out");
         assert_eq!(together[1].attrs.len(), 2, "numbers and texts");
         assert!(together.iter().all(|e| !e.attrs[0].buckets.is_empty()));
         assert_eq!(format!("{together:?}"), format!("{alone:?}"), "{q:?}");

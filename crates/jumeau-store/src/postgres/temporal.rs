@@ -1708,7 +1708,13 @@ impl TemporalStore for PgStore {
         let tx = snapshot(&mut client).await?;
         let tenant_tz = read_time_zone(&tx, tenant).await?;
         let mut memo = Memo::default();
-        let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+        // Each entity once (its series are read once); an id asked twice is answered twice.
+        let mut seen = HashSet::new();
+        let names: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| seen.insert(*id))
+            .collect();
         let by_entity = series_of_entities(&tx, tenant, &names, attrs).await?;
         // Series share their buckets, and are read in groups, over a bounded range of
         // observation times; otherwise one by one.
@@ -1726,15 +1732,15 @@ impl TemporalStore for PgStore {
             let read = aggregate_group(&tx, tenant, group, query, tz, tenant_tz, &mut memo).await?;
             results.extend(group.iter().map(|s| s.id).zip(read));
         }
-        let mut out = Vec::new();
-        for id in ids {
-            let Some(series) = by_entity.get(id) else {
+        let mut each: HashMap<&str, EntityAggregate> = HashMap::new();
+        for id in &names {
+            let Some(series) = by_entity.get(*id) else {
                 continue;
             };
             let aggregates: Vec<AttributeAggregate> = series
                 .iter()
                 .filter_map(|s| {
-                    let buckets = results.get(&s.id).filter(|b| !b.is_empty())?.clone();
+                    let buckets = results.remove(&s.id).filter(|b| !b.is_empty())?;
                     Some(AttributeAggregate {
                         name: s.attr.clone(),
                         dataset_id: (!s.dataset.is_empty()).then(|| s.dataset.clone()),
@@ -1743,13 +1749,21 @@ impl TemporalStore for PgStore {
                 })
                 .collect();
             if !aggregates.is_empty() {
-                out.push(EntityAggregate {
-                    id: id.clone(),
+                let aggregate = EntityAggregate {
+                    id: id.to_string(),
                     types: entity_types(series),
                     attrs: aggregates,
-                });
+                };
+                each.insert(id, aggregate);
             }
         }
+        let out = if names.len() == ids.len() {
+            names.iter().filter_map(|id| each.remove(id)).collect()
+        } else {
+            ids.iter()
+                .filter_map(|id| each.get(id.as_str()).cloned())
+                .collect()
+        };
         tx.commit().await.map_err(pg_err)?;
         Ok(out)
     }
