@@ -130,31 +130,31 @@ impl Engine {
 /// A store under measurement, with what tells its size on disk.
 struct Opened {
     store: Box<dyn TemporalStore>,
-    /// The embedded store's database file, or the PostgreSQL database's URL.
-    place: String,
+    place: Place,
     /// Keeps a fresh embedded store's directory until the store is dropped.
     _dir: Option<tempfile::TempDir>,
+}
+
+/// Where a store keeps its data.
+enum Place {
+    /// The embedded store's database file.
+    File(PathBuf),
+    /// The PostgreSQL database's URL.
+    Database(String),
 }
 
 impl Opened {
     /// Bytes the whole database takes on disk (file, or `pg_database_size`).
     fn size(&self) -> u64 {
-        if self.place.starts_with("postgres") {
-            let out = std::process::Command::new("psql")
-                .args([
-                    &self.place,
-                    "-At",
-                    "-c",
-                    "SELECT pg_database_size(current_database())",
-                ])
-                .output()
-                .expect("psql runs");
-            String::from_utf8_lossy(&out.stdout)
-                .trim()
-                .parse()
-                .unwrap_or(0)
-        } else {
-            std::fs::metadata(&self.place).map(|m| m.len()).unwrap_or(0)
+        match &self.place {
+            Place::File(path) => std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            Place::Database(url) => {
+                jumeau_testkit::psql(url, "SELECT pg_database_size(current_database())")
+                    .expect("psql runs")
+                    .trim()
+                    .parse()
+                    .unwrap_or(0)
+            }
         }
     }
 }
@@ -162,7 +162,7 @@ impl Opened {
 fn open_sqlite(dir: &std::path::Path, keep: Option<tempfile::TempDir>) -> Opened {
     let store = SqliteStore::open(dir, SqliteOptions::default()).expect("store");
     Opened {
-        place: store.path().display().to_string(),
+        place: Place::File(store.path().to_path_buf()),
         store: Box::new(store),
         _dir: keep,
     }
@@ -174,7 +174,7 @@ fn open_postgres(rt: &tokio::runtime::Runtime, url: String) -> Opened {
         .expect("the PostgreSQL store opens");
     Opened {
         store: Box::new(store),
-        place: url,
+        place: Place::Database(url),
         _dir: None,
     }
 }

@@ -122,6 +122,7 @@ fn raw_updates(
     // (the log only grows: no sustained load can run so, since the log must be copied back
     // some time).
     let checkpoint = std::env::var("RAW_CHECKPOINT").unwrap_or_else(|_| "inline".into());
+    let wal_limit = var("RAW_WAL_MB", 256) << 20;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut checkpointer = None;
     if checkpoint != "inline" {
@@ -182,7 +183,7 @@ fn raw_updates(
         }
         tx.commit()?;
         done += per_commit;
-        if checkpoint == "bounded" && wal_longer_than(db, var("RAW_WAL_MB", 256) << 20) {
+        if checkpoint == "bounded" && wal_longer_than(db, wal_limit) {
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         }
     }

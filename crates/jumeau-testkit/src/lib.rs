@@ -243,9 +243,10 @@ fn postgres_admin() -> Result<Option<String>, StartError> {
     }
 }
 
-/// Runs one SQL command with `psql` on the database at `url`; returns what it printed
-/// (unaligned, tuples only).
-fn psql(url: &str, sql: &str) -> Result<String, StartError> {
+/// Runs one SQL command with `psql` on the database at `url` (a test or benchmark
+/// database, or the cluster's administrator URL); returns what it printed (unaligned,
+/// tuples only).
+pub fn psql(url: &str, sql: &str) -> Result<String, StartError> {
     let out = Command::new("psql")
         .arg(url)
         .args(["-v", "ON_ERROR_STOP=1", "-q", "-At", "-c"])
